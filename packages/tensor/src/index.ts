@@ -1,0 +1,26 @@
+// @llms-eye/tensor: a WebGPU tensor engine for Node (WGSL kernels through Dawn).
+export { Device, device, getDevice, init, type AdapterInfo, type DeviceOptions, type Feature } from "./device.js";
+export { type DType, type AnyTypedArray } from "./dtype.js";
+export { DeviceError, DTypeError, IndexError, LimitError, ReleasedError, ShapeError, TensorError } from "./errors.js";
+export { Tensor, alloc, dispose, tensor, tidy } from "./tensor.js";
+export { type Shape, broadcastShapes, sizeOf, stridesOf } from "./shape.js";
+export { kernel, run, grid, errorBinding, errorWgsl, WG_ARGS, WG_INDEX, type Kernel, type KernelSource, type Access } from "./kernel.js";
+export { f32, registerKernelError, type BufferBinding, type Uniform } from "./recorder.js";
+export { rand, randn, randArray, randnArray, rng } from "./random.js";
+export { full, ones, zeros, fillInPlace } from "./ops/fill.js";
+export * from "./ops/elementwise.js";
+export * from "./ops/reduce.js";
+export * from "./ops/layernorm.js";
+export * from "./ops/adamw.js";
+export * from "./ops/matmul.js";
+export * from "./ops/softmax.js";
+export * from "./ops/cross-entropy.js";
+export * from "./ops/attention.js";
+export * from "./ops/infonce.js";
+export * from "./ops/embedding.js";
+export * from "./ops/permute.js";
+export * from "./ops/slice.js";
+export * from "./ops/concat.js";
+export * from "./ops/index-select.js";
+export * from "./ops/patch-embed.js";
+export * from "./ops/copy.js";

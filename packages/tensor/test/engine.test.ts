@@ -1,0 +1,122 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { Tensor, device, tensor, tidy, zeros, full, ReleasedError, ShapeError, LimitError, ones } from "../src/index.js";
+import { ready } from "./helpers.js";
+
+beforeAll(async () => {
+  await ready;
+});
+
+describe("device", () => {
+  it("opens with the adapter's limits and reports features", () => {
+    const d = device();
+    expect(d.limits.maxStorageBufferBindingSize).toBeGreaterThanOrEqual(128 << 20);
+    expect(d.features).toBeInstanceOf(Set);
+    for (const f of d.features) expect(["shader-f16", "subgroups", "timestamp-query"]).toContain(f);
+  });
+});
+
+describe("tensor", () => {
+  it("round-trips f32, i32 and u32 data", async () => {
+    const a = tensor(new Float32Array([1.5, -2, 3]));
+    const b = tensor([1, -2, 3], [3], "i32");
+    const c = tensor(new Uint32Array([7, 4294967295]));
+    expect(Array.from(await a.toArray())).toEqual([1.5, -2, 3]);
+    expect(Array.from(await b.toArray())).toEqual([1, -2, 3]);
+    expect(Array.from(await c.toArray())).toEqual([7, 4294967295]);
+    expect(b.dtype).toBe("i32");
+  });
+
+  it("reshapes as a view and rejects wrong sizes", async () => {
+    const a = tensor([1, 2, 3, 4, 5, 6], [2, 3]);
+    const v = a.reshape([3, -1]);
+    expect(v.shape).toEqual([3, 2]);
+    expect(Array.from(await v.toArray())).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(() => a.reshape([4, 2])).toThrow(ShapeError);
+    a.dispose();
+    expect(Array.from(await v.toArray())).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it("rejects empty shapes and mismatched data", () => {
+    expect(() => zeros([0, 3])).toThrow(/positive integer dimensions/);
+    expect(() => tensor([1, 2, 3], [2, 2])).toThrow(ShapeError);
+    expect(() => tensor([1.5], [1], "i32")).toThrow(/integer values/);
+  });
+
+  it("throws on use after dispose", async () => {
+    const a = ones([4]);
+    a.dispose();
+    expect(a.disposed).toBe(true);
+    expect(() => a.reshape([2, 2])).toThrow(ReleasedError);
+    await expect(a.toArray()).rejects.toThrow(/released/);
+  });
+
+  it("fills tensors larger than one storage binding in chunks", async () => {
+    const d = device();
+    const n = Math.floor(d.maxBinding / 4) + 1000;
+    const t = full([n], 2.5);
+    expect(() => t.binding("test")).toThrow(LimitError);
+    const tail = t.rangeBinding("test", "t", n - 8, 8);
+    expect(tail.binding.size).toBeLessThanOrEqual(d.maxBinding);
+    // read the last elements through a leading-axis view
+    const rows = t.reshape([n / 8 === Math.floor(n / 8) ? n / 8 : n, -1]);
+    const last = await rows.toArray();
+    expect(last[n - 1]).toBe(2.5);
+    expect(last[0]).toBe(2.5);
+    rows.dispose();
+    t.dispose();
+  });
+});
+
+describe("memory", () => {
+  it("tidy disposes intermediates and keeps results", () => {
+    const before = device().stats().liveBytes;
+    const kept = tidy(() => {
+      zeros([100]);
+      zeros([200]);
+      return { out: ones([10]) };
+    });
+    expect(kept.out.disposed).toBe(false);
+    expect(device().stats().liveBytes).toBe(before + 256);
+    kept.out.dispose();
+    expect(device().stats().liveBytes).toBe(before);
+  });
+
+  it("keeps live bytes flat over thousands of ops", async () => {
+    const x = ones([1000]);
+    const before = device().stats();
+    for (let i = 0; i < 3000; i++) {
+      tidy(() => {
+        zeros([1000 + (i % 7)]);
+        full([37], i);
+      });
+    }
+    await device().sync();
+    const after = device().stats();
+    expect(after.liveBytes).toBe(before.liveBytes);
+    expect(after.liveBuffers).toBe(before.liveBuffers);
+    expect(after.pooledBuffers).toBeLessThan(20);
+    x.dispose();
+  });
+
+  it("batches dispatches into few submits", async () => {
+    await device().sync();
+    const s0 = device().stats().submits;
+    tidy(() => {
+      for (let i = 0; i < 300; i++) zeros([64]);
+    });
+    await device().sync();
+    expect(device().stats().submits - s0).toBeLessThanOrEqual(2);
+  });
+});
+
+describe("views", () => {
+  it("slices aligned leading rows as views", async () => {
+    const a = tensor(Array.from({ length: 256 }, (_, i) => i), [4, 64]);
+    const v = a.rowsView(1, 3);
+    expect(v).toBeInstanceOf(Tensor);
+    expect(Array.from(await v!.toArray()).slice(0, 2)).toEqual([64, 65]);
+    expect(a.rowsView(1, 2)?.shape).toEqual([1, 64]);
+    const b = tensor([1, 2, 3, 4, 5, 6], [3, 2]);
+    expect(b.rowsView(1, 2)).toBeUndefined();
+  });
+});

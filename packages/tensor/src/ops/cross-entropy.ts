@@ -1,1 +1,162 @@
-export {};
+// crossEntropy: softmax cross-entropy of logits [N, V] (f32) against targets [N] (i32):
+//   lse_n = log Σ_v exp(logits[n, v]),  loss_n = lse_n - logits[n, targets[n]]
+// reduced as torch's F.cross_entropy: "mean" over rows whose target is not ignoreIndex
+// (every row ignored: NaN), "sum" (every row ignored: 0), "none" ([N], ignored rows 0).
+// lse [N] is returned for the backward pass.
+// Pass 1 (rows.ts layout): one invocation per row, W rows per workgroup, one streaming
+// vec4 pass over the row (online max and sum), then the target logit; no copy of the
+// logits. Targets outside [0, V) other than ignoreIndex report kernel error 200 (an
+// IndexError on the next read back). Logits above one storage binding run in chunks of
+// whole rows ([1600, 50257], 321 MB: 3 chunks).
+// Pass 2 ("mean"/"sum"): one workgroup of 256 sums the row losses and counts the rows kept.
+import { ShapeError, fmtShape } from "../errors.js";
+import { WG_ARGS, WG_INDEX, errorBinding, errorWgsl, kernel, run } from "../kernel.js";
+import { registerKernelError } from "../recorder.js";
+import { alloc, type Tensor } from "../tensor.js";
+import { ROW_WGSL, rowChunks, rowsBinding, rowsPerWorkgroup } from "./rows.js";
+import { expectDType, expectRank } from "./util.js";
+
+export type Reduction = "mean" | "sum" | "none";
+
+export interface CrossEntropyOptions {
+  /** Target value whose rows are skipped (loss 0, not counted by "mean"). Default -100. */
+  ignoreIndex?: number;
+  /** Default "mean". */
+  reduction?: Reduction;
+}
+
+export const CE_TARGET_ERROR = registerKernelError(
+  200,
+  (t, v) => `crossEntropy: expected targets in [0, ${v}) or ignoreIndex, got ${t | 0} (logits [N, ${v}])`,
+);
+
+const rowsKernel = (W: number) =>
+  kernel("crossEntropy", `w${W}`, () => ({
+    bindings: ["read", "read", "rw", "rw", "rw"],
+    code: `
+struct P { rows: u32, width: u32, skip: u32, row0: u32, ignore: i32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read> targets: array<i32>;
+@group(0) @binding(3) var<storage, read_write> loss: array<f32>;
+@group(0) @binding(4) var<storage, read_write> lse: array<f32>;
+${errorWgsl(5)}
+${ROW_WGSL}
+@compute @workgroup_size(${W}) fn main(${WG_ARGS}) {
+  let r = ${WG_INDEX} * ${W}u + lid;
+  if (r >= p.rows) { return; }
+  let s = p.skip + r * p.width;
+  let st = row_stats(s, s + p.width);
+  let l = st.x + log(st.y);
+  let n = p.row0 + r;
+  let t = targets[n];
+  var v = 0.0;
+  if (t != p.ignore) {
+    if (t < 0 || u32(t) >= p.width) { report(${CE_TARGET_ERROR}u, bitcast<u32>(t), p.width); }
+    else { v = l - x_at(s + u32(t)); }
+  }
+  loss[n] = v;
+  lse[n] = l;
+}`,
+  }));
+
+const reduceKernel = (mean: boolean) =>
+  kernel("crossEntropyReduce", mean ? "mean" : "sum", () => ({
+    bindings: ["read", "read", "rw"],
+    code: `
+struct P { n: u32, ignore: i32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> loss: array<f32>;
+@group(0) @binding(2) var<storage, read> targets: array<i32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+var<workgroup> sums: array<vec2f, 256>;
+@compute @workgroup_size(256) fn main(@builtin(local_invocation_index) lid: u32) {
+  var acc = vec2f(0.0);
+  for (var i = lid; i < p.n; i += 256u) {
+    if (targets[i] != p.ignore) { acc += vec2f(loss[i], 1.0); }
+  }
+  sums[lid] = acc;
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) {
+    if (lid < k) { sums[lid] += sums[lid + k]; }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    let t = sums[0];
+    var nan = 0x7fc00000u; // a var, not a constant: WGSL rejects NaN constants
+    ${mean ? "out[0] = select(bitcast<f32>(nan), t.x / t.y, t.y > 0.0);" : "out[0] = t.x;"}
+  }
+}`,
+  }));
+
+/** Softmax cross-entropy; see the file header. Returns the loss and each row's log-sum-exp. */
+export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): { loss: Tensor; lse: Tensor } {
+  const op = "crossEntropy";
+  const ignore = opts.ignoreIndex ?? -100;
+  const reduction = opts.reduction ?? "mean";
+  expectDType(op, "logits", logits, "f32");
+  expectDType(op, "targets", targets, "i32");
+  expectRank(op, "logits", logits, 2);
+  const [N, V] = logits.shape as [number, number];
+  if (targets.rank !== 1 || targets.shape[0] !== N) {
+    throw new ShapeError(`${op}: expected shape [${N}] for targets, got ${fmtShape(targets.shape)} (logits=${fmtShape(logits.shape)})`);
+  }
+  if (!Number.isInteger(ignore) || ignore < -(2 ** 31) || ignore >= 2 ** 31) {
+    throw new ShapeError(`${op}: expected an i32 for ignoreIndex, got ${ignore}`);
+  }
+  if (reduction !== "mean" && reduction !== "sum" && reduction !== "none") {
+    throw new ShapeError(`${op}: expected "mean", "sum" or "none" for reduction, got ${String(reduction)}`);
+  }
+  const tb = targets.binding(op, "targets");
+  const W = rowsPerWorkgroup(N);
+  const k = rowsKernel(W);
+  const chunks = rowChunks(op, logits.shape, N, V);
+  const rowLoss = alloc([N], "f32");
+  const lse = alloc([N], "f32");
+  for (const c of chunks) {
+    const xb = rowsBinding(op, "logits", logits, V, c.row0, c.rows);
+    run(
+      k,
+      [xb.binding, tb, rowLoss.binding(op, "loss"), lse.binding(op, "lse"), errorBinding()],
+      [c.rows, V, xb.skip, c.row0, ignore],
+      Math.ceil(c.rows / W),
+      8 * c.rows * V,
+    );
+  }
+  if (reduction === "none") return { loss: rowLoss, lse };
+  const loss = alloc([1], "f32");
+  run(reduceKernel(reduction === "mean"), [rowLoss.binding(op, "loss"), tb, loss.binding(op, "out")], [N, ignore], 1, 4 * N);
+  rowLoss.dispose();
+  return { loss, lse };
+}
+
+/** float64 reference: { loss (length 1, or N for "none"), lse (N) }. */
+export function crossEntropyRef(
+  logits: ArrayLike<number>,
+  targets: ArrayLike<number>,
+  N: number,
+  V: number,
+  opts: CrossEntropyOptions = {},
+): { loss: Float64Array; lse: Float64Array } {
+  const ignore = opts.ignoreIndex ?? -100;
+  const reduction = opts.reduction ?? "mean";
+  const rows = new Float64Array(N);
+  const lse = new Float64Array(N);
+  let sum = 0;
+  let count = 0;
+  for (let n = 0; n < N; n++) {
+    let m = -Infinity;
+    for (let v = 0; v < V; v++) m = Math.max(m, logits[n * V + v]!);
+    let s = 0;
+    for (let v = 0; v < V; v++) s += Math.exp(logits[n * V + v]! - m);
+    lse[n] = m + Math.log(s);
+    const t = targets[n]!;
+    if (t === ignore) continue;
+    if (!(t >= 0 && t < V)) throw new RangeError(`crossEntropyRef: target ${t} out of [0, ${V})`);
+    rows[n] = lse[n]! - logits[n * V + t]!;
+    sum += rows[n]!;
+    count++;
+  }
+  if (reduction === "none") return { loss: rows, lse };
+  return { loss: Float64Array.of(reduction === "sum" ? sum : sum / count), lse };
+}

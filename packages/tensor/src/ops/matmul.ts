@@ -1,1 +1,282 @@
-export {};
+// matmul: C[..., M, N] = act(A[..., M, K] @ B[..., K, N] + bias[N]), batched with broadcasting.
+// A is stored [..., K, M] when transA, B [..., N, K] when transB. Batch dims broadcast
+// (NumPy rules; a 2-D operand is shared by every batch). f32 only.
+//
+// Variants (force with `variant`; "auto": software adapter -> "cpu", else "gpu"):
+//   cpu  matmul-cpu.ts  register-blocked, no workgroup memory (lavapipe runs invocations as SIMD lanes)
+//   gpu  matmul-gpu.ts  64x64 shared-memory tile, 256 invocations, 4x4 outputs each
+//
+// Host side (this file): the output batch is cut into runs whose operand offsets advance by
+// constant strides (one dispatch z-range each). Each run is cut into sub-GEMMs whose bound
+// ranges of A, B and C each fit one storage binding (maxStorageBufferBindingSize) and whose
+// grid fits 65535 workgroups per dimension: halve the batch count, then the operand's
+// leading (row) dimension, then its contiguous one. When K is cut, the first K chunk writes
+// C, later chunks add to it, and only the last applies bias and activation.
+import { device } from "../device.js";
+import { ShapeError, fmtShape } from "../errors.js";
+import { kernel, run, type Kernel } from "../kernel.js";
+import { sizeOf } from "../shape.js";
+import { alloc, type Tensor } from "../tensor.js";
+import { ACTIVATION_WGSL, activationRef, type Activation } from "./activation.js";
+import { CPU_CONFIG, cpuGemmWgsl, cpuTile, type GemmKernelSpec } from "./matmul-cpu.js";
+import { GPU_TILE, gpuGemmWgsl } from "./matmul-gpu.js";
+import { expectDType } from "./util.js";
+
+export type MatmulVariant = "auto" | "cpu" | "gpu";
+
+export interface MatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+  /** [N], added before the activation */
+  bias?: Tensor;
+  activation?: Activation;
+  variant?: MatmulVariant;
+}
+
+interface Geometry {
+  M: number;
+  N: number;
+  K: number;
+  batch: number[];
+  aBatch: number[];
+  bBatch: number[];
+}
+
+function geometry(op: string, a: Tensor, b: Tensor, opts: MatmulOptions): Geometry {
+  const shapes = `(a=${fmtShape(a.shape)}, b=${fmtShape(b.shape)}${opts.transA ? ", transA" : ""}${opts.transB ? ", transB" : ""})`;
+  for (const [name, t] of [["a", a], ["b", b]] as const) {
+    if (t.rank < 2) throw new ShapeError(`${op}: expected rank >= 2 for ${name}, got ${t.rank} ${shapes}`);
+  }
+  const [ar, ac] = a.shape.slice(-2) as [number, number];
+  const [br, bc] = b.shape.slice(-2) as [number, number];
+  const [M, K] = opts.transA ? [ac, ar] : [ar, ac];
+  const [Kb, N] = opts.transB ? [bc, br] : [br, bc];
+  if (K !== Kb) throw new ShapeError(`${op}: expected equal inner dimensions K for a and b, got ${K} and ${Kb} ${shapes}`);
+  const aBatch = a.shape.slice(0, -2);
+  const bBatch = b.shape.slice(0, -2);
+  const n = Math.max(aBatch.length, bBatch.length);
+  const batch: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const da = aBatch[aBatch.length - n + i] ?? 1;
+    const db = bBatch[bBatch.length - n + i] ?? 1;
+    if (da !== db && da !== 1 && db !== 1) throw new ShapeError(`${op}: expected broadcastable batch dimensions, got ${fmtShape(aBatch)} and ${fmtShape(bBatch)} ${shapes}`);
+    batch.push(Math.max(da, db));
+  }
+  return { M, N, K, batch, aBatch: pad(aBatch, n), bBatch: pad(bBatch, n) };
+}
+
+const pad = (s: readonly number[], n: number): number[] => [...Array<number>(n - s.length).fill(1), ...s];
+
+/** For each output batch index, the batch index into an operand of batch shape `s` (broadcast). */
+function batchIndex(out: number[], s: number[], i: number): number {
+  let idx = 0;
+  let rest = i;
+  let stride = 1;
+  for (let d = out.length - 1; d >= 0; d--) {
+    const pos = rest % out[d]!;
+    rest = Math.floor(rest / out[d]!);
+    if (s[d] !== 1) idx += pos * stride;
+    stride *= s[d]!;
+  }
+  return idx;
+}
+
+interface Run {
+  start: number;
+  count: number;
+  a0: number;
+  sa: number;
+  b0: number;
+  sb: number;
+}
+
+/** Groups output batches into runs whose operand batch indices advance by constant steps. */
+export function batchRuns(batch: number[], aBatch: number[], bBatch: number[]): Run[] {
+  const total = sizeOf(batch);
+  const runs: Run[] = [];
+  let i = 0;
+  while (i < total) {
+    const a0 = batchIndex(batch, aBatch, i);
+    const b0 = batchIndex(batch, bBatch, i);
+    let count = 1;
+    let sa = 0;
+    let sb = 0;
+    if (i + 1 < total) {
+      sa = batchIndex(batch, aBatch, i + 1) - a0;
+      sb = batchIndex(batch, bBatch, i + 1) - b0;
+      count = 2;
+      while (i + count < total && batchIndex(batch, aBatch, i + count) === a0 + count * sa && batchIndex(batch, bBatch, i + count) === b0 + count * sb) count++;
+    }
+    runs.push({ start: i, count, a0, sa, b0, sb });
+    i += count;
+  }
+  return runs;
+}
+
+export interface Chunking {
+  bc: number;
+  mc: number;
+  nc: number;
+  kc: number;
+}
+
+/**
+ * Chunk sizes (batches, rows of C, columns of C, K) such that each operand's bound range
+ * holds at most `limit` elements and the grid stays within `maxWg` per dimension.
+ * Batch strides are in elements (0 for a shared operand).
+ */
+export function planChunks(
+  g: { M: number; N: number; K: number; nb: number; sa: number; sb: number; transA: boolean; transB: boolean },
+  limit: number,
+  tile: { tm: number; tn: number },
+  maxWg: number,
+): Chunking {
+  const { M, N, K, transA, transB } = g;
+  const sc = M * N;
+  const ch = { bc: Math.min(g.nb, maxWg), mc: Math.min(M, tile.tm * maxWg), nc: Math.min(N, tile.tn * maxWg), kc: K };
+  const half = (x: number, t: number): number => {
+    const h = Math.ceil(x / 2);
+    return h > t ? Math.floor(h / t) * t : h;
+  };
+  type Dim = "mc" | "nc" | "kc";
+  // [batch stride, row dim, row stride, col dim] for A, B, C
+  const ops: [number, Dim, number, Dim][] = [
+    transA ? [g.sa, "kc", M, "mc"] : [g.sa, "mc", K, "kc"],
+    transB ? [g.sb, "nc", K, "kc"] : [g.sb, "kc", N, "nc"],
+    [sc, "mc", N, "nc"],
+  ];
+  const tileOf = (d: Dim): number => (d === "mc" ? tile.tm : d === "nc" ? tile.tn : 64);
+  for (;;) {
+    let done = true;
+    for (const [s, row, ld, col] of ops) {
+      const span = (ch.bc - 1) * s + (ch[row] - 1) * ld + ch[col];
+      if (span <= limit) continue;
+      done = false;
+      if (ch.bc > 1 && ((ch.bc - 1) * s >= span / 2 || ch[row] === 1)) ch.bc = Math.ceil(ch.bc / 2);
+      else if (ch[row] > 1) ch[row] = half(ch[row], tileOf(row));
+      else ch[col] = half(ch[col], tileOf(col));
+      break;
+    }
+    if (done) return ch;
+  }
+}
+
+const HEADER = (hasBias: boolean, act: Activation): string => `
+struct P { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, aOff: u32, bOff: u32, cOff: u32,
+           aBatch: u32, bBatch: u32, cBatch: u32, biasOff: u32, flags: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+${hasBias ? "@group(0) @binding(4) var<storage, read> bias: array<f32>;" : ""}
+${ACTIVATION_WGSL}
+// flags: 1 = add to C (a later K chunk), 2 = apply bias and activation (the last K chunk)
+fn store(i: u32, col: u32, v: f32) {
+  var x = v;
+  if ((p.flags & 1u) != 0u) { x += C[i]; }
+  if ((p.flags & 2u) != 0u) { x = act_${act}(x${hasBias ? " + bias[p.biasOff + col]" : ""}); }
+  C[i] = x;
+}`;
+
+function gemmKernel(variant: "cpu" | "gpu", spec: GemmKernelSpec, hasBias: boolean, act: Activation): { k: Kernel; tile: { tm: number; tn: number } } {
+  const key = `${variant}:${spec.transA ? "T" : "N"}${spec.transB ? "T" : "N"}:${hasBias ? "b" : ""}:${act}`;
+  const bindings = hasBias ? (["read", "read", "rw", "read"] as const) : (["read", "read", "rw"] as const);
+  if (variant === "gpu") {
+    return { k: kernel("matmul", key, () => ({ code: gpuGemmWgsl(spec, HEADER(hasBias, act)), bindings })), tile: GPU_TILE };
+  }
+  const cfg = CPU_CONFIG;
+  const k = kernel("matmul", `${key}:${cfg.r}x${cfg.c}x${cfg.wg}`, () => ({ code: cpuGemmWgsl(spec, cfg, HEADER(hasBias, act)), bindings }));
+  return { k, tile: cpuTile(cfg) };
+}
+
+/** act(a @ b + bias), batched; see the file header for shapes and options. */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const op = "matmul";
+  expectDType(op, "a", a, "f32");
+  expectDType(op, "b", b, "f32");
+  const g = geometry(op, a, b, opts);
+  const { M, N, K } = g;
+  const transA = opts.transA ?? false;
+  const transB = opts.transB ?? false;
+  const act = opts.activation ?? "none";
+  const bias = opts.bias;
+  if (bias) {
+    expectDType(op, "bias", bias, "f32");
+    if (bias.rank !== 1 || bias.shape[0] !== N) {
+      throw new ShapeError(`${op}: expected shape [${N}] for bias, got ${fmtShape(bias.shape)} (a=${fmtShape(a.shape)}, b=${fmtShape(b.shape)})`);
+    }
+  }
+  const dev = device();
+  const variant = opts.variant === "cpu" || opts.variant === "gpu" ? opts.variant : dev.adapter.software ? "cpu" : "gpu";
+  const { k, tile } = gemmKernel(variant, { transA, transB }, bias !== undefined, act);
+  const out = alloc([...g.batch, M, N], "f32");
+  const limit = Math.floor(dev.maxBinding / 4) - dev.limits.minStorageBufferOffsetAlignment / 4;
+  const maxWg = dev.limits.maxComputeWorkgroupsPerDimension;
+  const biasBinding = bias?.binding(op, "bias");
+  for (const r of batchRuns(g.batch, g.aBatch, g.bBatch)) {
+    const sa = r.sa * M * K;
+    const sb = r.sb * K * N;
+    const ch = planChunks({ M, N, K, nb: r.count, sa, sb, transA, transB }, limit, tile, maxWg);
+    for (let b0 = 0; b0 < r.count; b0 += ch.bc) {
+      const bc = Math.min(ch.bc, r.count - b0);
+      for (let m0 = 0; m0 < M; m0 += ch.mc) {
+        const mc = Math.min(ch.mc, M - m0);
+        for (let n0 = 0; n0 < N; n0 += ch.nc) {
+          const nc = Math.min(ch.nc, N - n0);
+          for (let k0 = 0; k0 < K; k0 += ch.kc) {
+            const kc = Math.min(ch.kc, K - k0);
+            const aStart = (r.a0 + b0 * r.sa) * M * K + (transA ? k0 * M + m0 : m0 * K + k0);
+            const bStart = (r.b0 + b0 * r.sb) * K * N + (transB ? n0 * K + k0 : k0 * N + n0);
+            const cStart = (r.start + b0) * M * N + m0 * N + n0;
+            const A = a.rangeBinding(op, "a", aStart, (bc - 1) * sa + (transA ? (kc - 1) * M + mc : (mc - 1) * K + kc));
+            const B = b.rangeBinding(op, "b", bStart, (bc - 1) * sb + (transB ? (nc - 1) * K + kc : (kc - 1) * N + nc));
+            const C = out.rangeBinding(op, "out", cStart, (bc - 1) * M * N + (mc - 1) * N + nc);
+            const flags = (k0 > 0 ? 1 : 0) | (k0 + kc >= K ? 2 : 0);
+            const uniforms = [mc, nc, kc, transA ? M : K, transB ? K : N, N, A.skip, B.skip, C.skip, sa, sb, M * N, n0, flags];
+            const bindings = [A.binding, B.binding, C.binding];
+            if (biasBinding) bindings.push(biasBinding);
+            run(k, bindings, uniforms, [Math.ceil(nc / tile.tn), Math.ceil(mc / tile.tm), bc], 2 * bc * mc * nc * kc, dev);
+          }
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** float64 reference: values row-major in the shapes given; returns the output's values. */
+export function matmulRef(
+  a: ArrayLike<number>,
+  aShape: readonly number[],
+  b: ArrayLike<number>,
+  bShape: readonly number[],
+  opts: { transA?: boolean; transB?: boolean; bias?: ArrayLike<number>; activation?: Activation } = {},
+): Float64Array {
+  const [ar, ac] = aShape.slice(-2) as [number, number];
+  const [br, bc] = bShape.slice(-2) as [number, number];
+  const [M, K] = opts.transA ? [ac, ar] : [ar, ac];
+  const N = opts.transB ? br : bc;
+  const n = Math.max(aShape.length, bShape.length) - 2;
+  const aB = pad(aShape.slice(0, -2), n);
+  const bB = pad(bShape.slice(0, -2), n);
+  const batch = aB.map((d, i) => Math.max(d, bB[i]!));
+  const nb = sizeOf(batch);
+  const f = activationRef[opts.activation ?? "none"];
+  const out = new Float64Array(nb * M * N);
+  for (let z = 0; z < nb; z++) {
+    const ao = batchIndex(batch, aB, z) * M * K;
+    const bo = batchIndex(batch, bB, z) * K * N;
+    for (let m = 0; m < M; m++) {
+      for (let j = 0; j < N; j++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) {
+          const av = a[ao + (opts.transA ? k * M + m : m * K + k)]!;
+          const bv = b[bo + (opts.transB ? j * K + k : k * N + j)]!;
+          s += av * bv;
+        }
+        out[(z * M + m) * N + j] = f(s + (opts.bias ? opts.bias[j]! : 0));
+      }
+    }
+  }
+  return out;
+}

@@ -1,1 +1,109 @@
-export {};
+// softmax / logSoftmax along one axis, numerically stable (the row max is subtracted):
+//   softmax(x)_i = exp(x_i - m) / Σ_j exp(x_j - m),  logSoftmax(x)_i = x_i - m - log Σ_j exp(x_j - m)
+// x: any shape, f32; out: same shape. The last axis runs natively; another axis is moved
+// last with permute, and back afterwards.
+// Kernel (rows.ts layout): one invocation per row of `width` elements, W rows per
+// workgroup, vec4 loads; two passes over the row inside the invocation: (1) online max and
+// sum, (2) write. Whole vec4s are written as vec4; the row's first and last (shared with
+// the neighbouring rows) element by element. Tensors above one storage binding run in
+// chunks of whole rows (e.g. [1600, 50257], 321 MB, in 3 chunks).
+import { ShapeError } from "../errors.js";
+import { WG_ARGS, WG_INDEX, kernel, run } from "../kernel.js";
+import { normAxis } from "../shape.js";
+import { alloc, type Tensor } from "../tensor.js";
+import { permute } from "./permute.js";
+import { ROW_WGSL, rowChunks, rowsBinding, rowsPerWorkgroup } from "./rows.js";
+import { expectDType } from "./util.js";
+
+type Mode = "softmax" | "logSoftmax";
+
+const build = (mode: Mode, W: number) => ({
+  bindings: ["read", "rw"] as const,
+  code: `
+struct P { rows: u32, width: u32, skip: u32, oskip: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> out: array<vec4f>;
+${ROW_WGSL}
+@compute @workgroup_size(${W}) fn main(${WG_ARGS}) {
+  let r = ${WG_INDEX} * ${W}u + lid;
+  if (r >= p.rows) { return; }
+  let s = p.skip + r * p.width;
+  let e = s + p.width;
+  let st = row_stats(s, e);
+  ${mode === "softmax" ? "let m = st.x; let inv = 1.0 / st.y;" : "let c = st.x + log(st.y);"}
+  let d = p.oskip - p.skip; // a multiple of 4 (both skips are offsets within one 256-byte block)
+  let v0 = s / 4u;
+  let v1 = (e - 1u) / 4u;
+  for (var i = s; i < min(4u * v0 + 4u, e); i++) {
+    let o = i + d;
+    out[o / 4u][o % 4u] = ${mode === "softmax" ? "exp(x_at(i) - m) * inv" : "x_at(i) - c"};
+  }
+  if (v1 > v0) {
+    for (var i = 4u * v1; i < e; i++) {
+      let o = i + d;
+      out[o / 4u][o % 4u] = ${mode === "softmax" ? "exp(x_at(i) - m) * inv" : "x_at(i) - c"};
+    }
+  }
+  let d4 = d / 4u;
+  for (var j = v0 + 1u; j < v1; j++) { out[j + d4] = ${mode === "softmax" ? "exp(x[j] - m) * inv" : "x[j] - c"}; }
+}`,
+});
+
+function rowwise(mode: Mode, x: Tensor, axis: number): Tensor {
+  expectDType(mode, "x", x, "f32");
+  const ax = normAxis(mode, axis, x.rank);
+  if (ax !== x.rank - 1) {
+    const perm = [...Array(x.rank).keys()];
+    perm[ax] = x.rank - 1;
+    perm[x.rank - 1] = ax;
+    const xt = permute(x, perm);
+    const yt = rowwise(mode, xt, -1);
+    xt.dispose();
+    const y = permute(yt, perm);
+    yt.dispose();
+    return y;
+  }
+  const width = x.shape[x.rank - 1]!;
+  const rows = x.size / width;
+  const W = rowsPerWorkgroup(rows);
+  const k = kernel(mode, `w${W}`, () => build(mode, W));
+  const chunks = rowChunks(mode, x.shape, rows, width);
+  const out = alloc(x.shape, "f32");
+  for (const c of chunks) {
+    const xb = rowsBinding(mode, "x", x, width, c.row0, c.rows);
+    const ob = rowsBinding(mode, "out", out, width, c.row0, c.rows);
+    if ((ob.skip - xb.skip) % 4 !== 0) throw new ShapeError(`${mode}: internal error, misaligned chunk (skips ${xb.skip}, ${ob.skip})`);
+    run(k, [xb.binding, ob.binding], [c.rows, width, xb.skip, ob.skip], Math.ceil(c.rows / W), 8 * c.rows * width);
+  }
+  return out;
+}
+
+/** softmax along `axis` (default the last). */
+export const softmax = (x: Tensor, axis = -1): Tensor => rowwise("softmax", x, axis);
+
+/** log(softmax(x)) along `axis` (default the last), computed as x - logsumexp(x). */
+export const logSoftmax = (x: Tensor, axis = -1): Tensor => rowwise("logSoftmax", x, axis);
+
+/** float64 reference: softmax (or logSoftmax) of row-major `x` of `shape` along `axis`. */
+export function softmaxRef(x: ArrayLike<number>, shape: readonly number[], axis = -1, log = false): Float64Array {
+  const ax = axis < 0 ? axis + shape.length : axis;
+  const n = shape[ax]!;
+  const inner = shape.slice(ax + 1).reduce((a, b) => a * b, 1);
+  const outer = x.length / (n * inner);
+  const out = new Float64Array(x.length);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      const at = (j: number): number => o * n * inner + j * inner + i;
+      let m = -Infinity;
+      for (let j = 0; j < n; j++) m = Math.max(m, x[at(j)]!);
+      let s = 0;
+      for (let j = 0; j < n; j++) s += Math.exp(x[at(j)]! - m);
+      for (let j = 0; j < n; j++) out[at(j)] = log ? x[at(j)]! - m - Math.log(s) : Math.exp(x[at(j)]! - m) / s;
+    }
+  }
+  return out;
+}
+
+/** float64 reference of logSoftmax. */
+export const logSoftmaxRef = (x: ArrayLike<number>, shape: readonly number[], axis = -1): Float64Array => softmaxRef(x, shape, axis, true);

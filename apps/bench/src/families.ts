@@ -1,0 +1,12 @@
+// The kernel families, by --only name. Each loads lazily, so one that fails to load (an op
+// not built yet) does not stop the others.
+import type { Family } from "./bench.js";
+
+export const FAMILIES: Record<string, () => Promise<Family>> = {
+  matmul: async () => (await import("./matmul.js")).family,
+  attention: async () => (await import("./attention.js")).family,
+  layernorm: async () => (await import("./layernorm.js")).family,
+  "cross-entropy": async () => (await import("./cross-entropy.js")).family,
+  infonce: async () => (await import("./infonce.js")).family,
+  adamw: async () => (await import("./adamw.js")).family,
+};

@@ -10,9 +10,9 @@ const main = defineCommand({
   meta: { name: "bench", description: "Kernel benchmarks of @llms-eye/tensor against tfjs-webgpu on the same adapter" },
   args: {
     quick: { type: "boolean", description: "fewer runs, slow peer runs skipped (under 2 minutes)", default: false },
-    json: { type: "string", description: "write every result to this file as one JSON array" },
-    only: { type: "string", description: `comma list of families: ${Object.keys(FAMILIES).join(", ")}` },
-    peer: { type: "boolean", description: "time the peers (--no-peer: ours only)", default: true },
+    json: { type: "string", description: "write every result to this file as one JSON array", valueHint: "file" },
+    only: { type: "string", valueHint: "families", description: `comma list of families: ${Object.keys(FAMILIES).join(", ")}` },
+    peer: { type: "boolean", description: "skip the peers (tfjs, torch): time our engine only", default: true },
   },
   async run({ args }) {
     const names = args.only ? args.only.split(",").map((s) => s.trim()).filter(Boolean) : Object.keys(FAMILIES);

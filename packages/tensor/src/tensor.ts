@@ -134,6 +134,16 @@ export class Tensor {
     return new Tensor(s, [end - start, ...this.shape.slice(1)], this.dtype, offset);
   }
 
+  /**
+   * Overwrites the tensor with `data`. The queue runs an upload before commands still being
+   * recorded, so recorded work is submitted first: reads recorded earlier see the old values.
+   */
+  write(data: AnyTypedArray): void {
+    const s = this.live("write");
+    if (s.dev.recorder.pending) s.dev.recorder.flush();
+    upload(this, s, data);
+  }
+
   /** Downloads the values (waits for all recorded work). */
   async toArray(): Promise<AnyTypedArray> {
     const s = this.live("toArray");
@@ -182,10 +192,17 @@ export function tensor(data: AnyTypedArray | readonly number[], shape?: Shape, d
     conv.set(arr as ArrayLike<number>);
     typed = conv;
   }
-  const t = alloc(shp, dt, device(), true);
-  const s = t.binding("tensor");
-  t.device.gpu.queue.writeBuffer(s.buffer, s.offset, typed.buffer, typed.byteOffset, typed.byteLength);
+  const dev = device();
+  const t = alloc(shp, dt, dev, true); // a buffer no unsubmitted command uses: no flush needed
+  upload(t, t["live"]("tensor"), typed);
   return t;
+}
+
+function upload(t: Tensor, s: Storage, data: AnyTypedArray): void {
+  if (data.length !== t.size || dtypeName(data) !== t.dtype) {
+    throw new ShapeError(`write: expected ${t.size} ${t.dtype} values for ${fmtShape(t.shape)}, got ${data.length} ${dtypeName(data)}`);
+  }
+  s.dev.gpu.queue.writeBuffer(s.buf.buffer, t.offset * BYTES_PER_ELEMENT, data.buffer, data.byteOffset, data.byteLength);
 }
 
 const dtypeName = (a: AnyTypedArray): DType => (a instanceof Float32Array ? "f32" : a instanceof Int32Array ? "i32" : "u32");

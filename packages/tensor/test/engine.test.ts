@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { Tensor, device, tensor, tidy, zeros, full, ReleasedError, ShapeError, LimitError, ones } from "../src/index.js";
+import { Tensor, device, dispose, tensor, tidy, zeros, full, ReleasedError, ShapeError, LimitError, ones } from "../src/index.js";
 import { ready } from "./helpers.js";
 
 beforeAll(async () => {
@@ -64,6 +64,29 @@ describe("tensor", () => {
     expect(last[0]).toBe(2.5);
     rows.dispose();
     t.dispose();
+  });
+});
+
+describe("uploads", () => {
+  it("uploads and reads back a tensor larger than one storage binding", async () => {
+    const n = Math.floor(device().maxBinding / 4) + 4096;
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = i % 1009;
+    const t = tensor(data);
+    const back = await t.toArray();
+    expect(back[n - 1]).toBe((n - 1) % 1009);
+    expect(back.every((v, i) => v === i % 1009)).toBe(true);
+    t.dispose();
+  });
+
+  it("write() after recorded reads keeps those reads on the old values", async () => {
+    const a = tensor([1, 2, 3, 4]);
+    const b = tidy(() => full([4], 0).reshape([4])); // recorded work is pending
+    const c = a.reshape([2, 2]); // view of a
+    a.write(new Float32Array([5, 6, 7, 8]));
+    expect(Array.from(await c.toArray())).toEqual([5, 6, 7, 8]);
+    expect(() => a.write(new Float32Array([1]))).toThrow(ShapeError);
+    dispose(a, b, c);
   });
 });
 

@@ -121,3 +121,9 @@ export async function readRange(t: Tensor, start: number, count: number): Promis
   const bytes = await deviceLarge().recorder.read(binding.buffer, binding.offset + skip * 4, count * 4);
   return t.dtype === "f32" ? new Float32Array(bytes) : t.dtype === "i32" ? new Int32Array(bytes) : new Uint32Array(bytes);
 }
+
+/**
+ * Presets added for long reductions: `reduceLong` is one f32 sum of ~1e6 same-sign terms
+ * (tree of Kahan-compensated segments; the result's own f32 rounding is 6e-8 relative).
+ */
+export const TOL_LONG = { reduceLong: { abs: 0, rel: 1e-6 } } as const;

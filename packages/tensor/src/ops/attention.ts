@@ -42,15 +42,22 @@ interface Variant {
 /** Tuning: queries per workgroup and keys per block (measured on lavapipe, see bench). */
 export const ATTENTION_TILE = { wq: 32, kb: 8 };
 
+const rep = (n: number, f: (i: number) => string, sep = "\n    "): string => Array.from({ length: n }, (_, i) => f(i)).join(sep);
+
+// The WGSL is unrolled here over the head dim (in vec4s) and the key block, so the q row,
+// the output accumulator and the block's scores are plain values (registers or spill
+// slots): indexing a private array with a loop variable compiled to per-lane scratch
+// memory on lavapipe and ran ~10x slower.
 function build(v: Variant) {
   const DV = Math.ceil(v.dh / 4);
   const aligned = v.dh % 4 === 0;
   const arr = aligned ? "array<vec4f>" : "array<f32>";
-  // row loads: the c-th vec4 of the row starting at element `base`, zero past Dh
-  const load = (buf: string) =>
+  // the c-th vec4 of the row beginning at element `base`, zeros past Dh
+  const ld = (buf: string, base: string, c: number): string =>
     aligned
-      ? `${buf}[base / 4u + c]`
-      : `vec4f(${[0, 1, 2, 3].map((t) => (4 * (DV - 1) + t < v.dh ? `${buf}[base + 4u * c + ${t}u]` : `select(0.0, ${buf}[base + 4u * c + ${t}u], 4u * c + ${t}u < ${v.dh}u)`)).join(", ")})`;
+      ? `${buf}[${base} / 4u + ${c}u]`
+      : `vec4f(${[0, 1, 2, 3].map((t) => (4 * c + t < v.dh ? `${buf}[${base} + ${4 * c + t}u]` : "0.0")).join(", ")})`;
+  const KB = v.kb;
   return {
     bindings: (v.mask ? ["read", "read", "read", "rw", "rw", "read"] : ["read", "read", "read", "rw", "rw"]) as readonly ("read" | "rw")[],
     code: `
@@ -62,69 +69,53 @@ struct P { heads: u32, nqb: u32, Tq: u32, Tk: u32, H: u32, head0: u32, qskip: u3
 @group(0) @binding(4) var<storage, read_write> out: ${arr};
 @group(0) @binding(5) var<storage, read_write> lse: array<f32>;
 ${v.mask ? "@group(0) @binding(6) var<storage, read> mask: array<u32>;" : ""}
-const DV = ${DV}u;
-const KB = ${v.kb}u;
 const NEG_BIG = ${NEG_BIG};
-fn ldq(base: u32, c: u32) -> vec4f { return ${load("q")}; }
-fn ldk(base: u32, c: u32) -> vec4f { return ${load("k")}; }
-fn ldv(base: u32, c: u32) -> vec4f { return ${load("v")}; }
 @compute @workgroup_size(${v.wq}) fn main(${WG_ARGS}) {
   let w = ${WG_INDEX};
   if (w >= p.heads * p.nqb) { return; }
   let hl = w / p.nqb;               // head within this chunk
-  let q0 = (w % p.nqb) * ${v.wq}u;   // first query of the workgroup
-  let i = q0 + lid;
-  let qi = min(i, p.Tq - 1u);
-  var qr: array<vec4f, DV>;
-  var o: array<vec4f, DV>;
-  for (var c = 0u; c < DV; c++) {
-    let base = p.qskip + (hl * p.Tq + qi) * ${v.dh}u;
-    qr[c] = ldq(base, c) * p.scale;
-    o[c] = vec4f(0.0);
-  }
+  let qfirst = (w % p.nqb) * ${v.wq}u;   // first query of the workgroup
+  let i = qfirst + lid;
+  let qb = p.qskip + (hl * p.Tq + min(i, p.Tq - 1u)) * ${v.dh}u;
+  ${rep(DV, (c) => `let qv${c} = ${ld("q", "qb", c)} * p.scale;`, "\n  ")}
+  ${rep(DV, (c) => `var ov${c} = vec4f(0.0);`, "\n  ")}
   ${v.causal ? `let off = p.Tk - p.Tq;
-  let kEnd = min(p.Tk, q0 + ${v.wq}u + off); // keys past the workgroup's last query are never visible
+  let kEnd = min(p.Tk, qfirst + ${v.wq}u + off); // keys past the workgroup's last query are never visible
   let lim = i + off;` : "let kEnd = p.Tk;"}
   ${v.mask ? "let mrow = ((p.head0 + hl) / p.H) * p.Tk;" : ""}
   let kbase = p.kskip + hl * p.Tk * ${v.dh}u;
   let vbase = p.vskip + hl * p.Tk * ${v.dh}u;
   var m = NEG_BIG;
   var l = 0.0;
-  for (var j0 = 0u; j0 < kEnd; j0 += KB) {
-    var s: array<f32, KB>;
-    var mb = NEG_BIG;
-    for (var jj = 0u; jj < KB; jj++) {
-      let j = min(j0 + jj, kEnd - 1u);
-      let base = kbase + j * ${v.dh}u;
-      var acc = vec4f(0.0);
-      for (var c = 0u; c < DV; c++) { acc += qr[c] * ldk(base, c); }
-      var ok = j0 + jj < kEnd;
-      ${v.causal ? "ok = ok && j <= lim;" : ""}
-      ${v.mask ? "ok = ok && mask[mrow + j] != 0u;" : ""}
-      s[jj] = select(NEG_BIG, acc.x + acc.y + acc.z + acc.w, ok);
-      mb = max(mb, s[jj]);
-    }
-    let mn = max(m, mb);
+  for (var j0 = 0u; j0 < kEnd; j0 += ${KB}u) {
+    ${rep(KB, (t) => `let j${t} = min(j0 + ${t}u, kEnd - 1u);`)}
+    ${rep(KB, (t) => {
+      const kb = `(kbase + j${t} * ${v.dh}u)`;
+      let ok = `j0 + ${t}u < kEnd`;
+      if (v.causal) ok += ` && j${t} <= lim`;
+      if (v.mask) ok += ` && mask[mrow + j${t}] != 0u`;
+      return `let a${t} = ${rep(DV, (c) => `qv${c} * ${ld("k", kb, c)}`, " + ")};
+    let s${t} = select(NEG_BIG, a${t}.x + a${t}.y + a${t}.z + a${t}.w, ${ok});`;
+    })}
+    let mn = ${rep(KB, (t) => `max(s${t}, `, "")}m${")".repeat(KB)};
     let alpha = exp(m - mn);
     l *= alpha;
-    for (var c = 0u; c < DV; c++) { o[c] *= alpha; }
-    for (var jj = 0u; jj < KB; jj++) {
-      let pj = select(0.0, exp(s[jj] - mn), s[jj] > -1.0e38);
-      l += pj;
-      let base = vbase + min(j0 + jj, kEnd - 1u) * ${v.dh}u;
-      for (var c = 0u; c < DV; c++) { o[c] += pj * ldv(base, c); }
-    }
+    ${rep(DV, (c) => `ov${c} *= alpha;`)}
+    ${rep(KB, (t) => `let pr${t} = select(0.0, exp(s${t} - mn), s${t} > -1.0e38);`)}
+    l += ${rep(KB, (t) => `pr${t}`, " + ")};
+    ${rep(KB, (t) => rep(DV, (c) => `ov${c} += pr${t} * ${ld("v", `(vbase + j${t} * ${v.dh}u)`, c)};`), "\n    ")}
     m = mn;
   }
   if (i >= p.Tq) { return; }
   var ninf = 0xff800000u; // a var, not a constant: WGSL rejects infinite constants
   lse[p.lskip + hl * p.Tq + i] = select(bitcast<f32>(ninf), m + log(l), l > 0.0);
   let inv = select(0.0, 1.0 / l, l > 0.0);
-  let obase = p.oskip + (hl * p.Tq + i) * ${v.dh}u;
-  for (var c = 0u; c < DV; c++) {
-    let r = o[c] * inv;
-    ${aligned ? "out[obase / 4u + c] = r;" : `for (var t = 0u; t < 4u; t++) { if (4u * c + t < ${v.dh}u) { out[obase + 4u * c + t] = r[t]; } }`}
-  }
+  let ob = p.oskip + (hl * p.Tq + i) * ${v.dh}u;
+  ${rep(DV, (c) =>
+    aligned
+      ? `out[ob / 4u + ${c}u] = ov${c} * inv;`
+      : rep(4, (t) => (4 * c + t < v.dh ? `out[ob + ${4 * c + t}u] = ov${c}[${t}] * inv;` : ""), " "),
+  "\n  ")}
 }`,
   };
 }
@@ -223,7 +214,7 @@ export function attentionRef(
         for (let j = 0; j < Tk; j++) {
           const pj = Math.exp(s[j]! - m) / sum;
           if (pj === 0) continue;
-          for (let c = 0; c < Dh; c++) out[row * Dh + c] += pj * v[(head * Tk + j) * Dh + c]!;
+          for (let c = 0; c < Dh; c++) out[row * Dh + c] = out[row * Dh + c]! + pj * v[(head * Tk + j) * Dh + c]!;
         }
       }
     }

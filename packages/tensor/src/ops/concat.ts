@@ -10,8 +10,8 @@ import { DTypeError, ShapeError, fmtShape } from "../errors.js";
 import { WG_ARGS, WG_INDEX, kernel, run } from "../kernel.js";
 import { normAxis, sizeOf } from "../shape.js";
 import { alloc, type Tensor } from "../tensor.js";
-import { clone, copyRange, expectLive } from "./copy.js";
-import { maxChunkElems } from "./util.js";
+import { clone, copyRange } from "./copy.js";
+import { expectLive, maxChunkElems } from "./util.js";
 
 const concatKernel = (vec: boolean) =>
   kernel("concat", vec ? "v4" : "s", () => {

@@ -13,12 +13,7 @@ import { WG_ARGS, WG_INDEX, kernel, run } from "../kernel.js";
 import type { Shape } from "../shape.js";
 import { sizeOf, stridesOf } from "../shape.js";
 import { alloc, type Tensor } from "../tensor.js";
-import { forChunks, maxChunkElems } from "./util.js";
-
-/** Throws ReleasedError naming `op` when `t` was disposed. */
-export function expectLive(op: string, name: string, t: Tensor): void {
-  if (t.disposed) throw new ReleasedError(`${op}: expected a live tensor for ${name}, got one released by dispose() (shape ${fmtShape(t.shape)})`);
-}
+import { expectLive, forChunks, maxChunkElems } from "./util.js";
 
 const cloneKernel = (vec: boolean) =>
   kernel("clone", vec ? "v4" : "s", () => {

@@ -5,8 +5,8 @@
 //           add/sub/mul/maximum/minimum (a, b the same dtype). A number operand is a uniform.
 // Before dispatch the dims are collapsed (size-1 dims dropped, neighbours with the same
 // broadcast pattern merged): same-shape and tensor∘number ops become rank 1, x + bias rank 2.
-// Workgroup: 256 invocations, 4 elements each (element = block*1024 + j*256 + lid, so
-// neighbouring invocations touch neighbouring elements), grid() over ceil(n / 1024).
+// Workgroup: 256 invocations, 4 elements each (one vec4 when the innermost dim allows, else
+// 4 consecutive elements), grid() over ceil(n / 1024).
 // One pass. Tensors above one binding (128 MiB) run in chunks of leading collapsed rows; an
 // operand broadcast along those rows must fit one binding (LimitError otherwise).
 import type { DType } from "../dtype.js";
@@ -131,7 +131,7 @@ export function binaryRef(
 /**
  * One generator for every map: `fn f(a, b)` returns the scalar `expr` (unary: over `x`); each
  * invocation computes 4 elements, as one vec4 (w = 4, `f` applied per component) or as 4
- * elements 256 apart (w = 1). Tensor operands are indexed through the collapsed dims (rank,
+ * consecutive elements (w = 1; one division chain for the first, then steps). Tensor operands are indexed through the collapsed dims (rank,
  * dims and strides are uniforms); a number operand is the uniform `p.xa`/`p.xb`, selected by
  * a flag while its binding slot holds the other operand (read at index 0, ignored).
  */
@@ -153,16 +153,20 @@ ${two ? `@group(0) @binding(2) var<storage, read> b_: array<${V}>;` : ""}
 ${dtype === "f32" ? ACTIVATION_WGSL + POW_WGSL : ""}
 fn f(a: ${T}${two ? `, b: ${T}` : ""}) -> ${T} {${two ? "" : " let x = a;"} return ${expr}; }
 
-fn step(e: u32) {
-  // e -> (ia, ib) through the collapsed dims, innermost first (rank 1: no division)
-  var ia = 0u; var ib = 0u; var q = e;
+// (ia, ib, position along the innermost dim) of element e, innermost dim first
+fn locate(e: u32) -> vec3u {
+  var ia = 0u; var ib = 0u; var q = e; var inner = e;
   for (var k = p.rank - 1u; k > 0u; k--) {
     let d = p.d[k >> 2u][k & 3u]; let n = q / d; let c = q - n * d; q = n;
+    if (k == p.rank - 1u) { inner = c; }
     ia += c * p.sa[k >> 2u][k & 3u]; ib += c * p.sb[k >> 2u][k & 3u];
   }
-  ia += q * p.sa[0][0]; ib += q * p.sb[0][0];
-  let av = select(a_[p.ka + ia], ${V}(p.xa), (p.scalars & 1u) != 0u);
-  ${two ? `let bv = select(b_[p.kb + ib], ${V}(p.xb), (p.scalars & 2u) != 0u);` : ""}
+  return vec3u(ia + q * p.sa[0][0], ib + q * p.sb[0][0], inner);
+}
+
+fn apply(e: u32, l: vec3u) {
+  let av = select(a_[p.ka + l.x], ${V}(p.xa), (p.scalars & 1u) != 0u);
+  ${two ? `let bv = select(b_[p.kb + l.y], ${V}(p.xb), (p.scalars & 2u) != 0u);` : ""}
   out[p.ko + e] = ${call};
 }
 
@@ -170,12 +174,20 @@ fn step(e: u32) {
 ${
   w === 4
     ? `  let e = ${WG_INDEX} * 256u + lid;
-  if (e < p.n) { step(e); }`
-    : `  let base = ${WG_INDEX} * 1024u + lid;
-  for (var j = 0u; j < 4u; j++) {
-    let e = base + j * 256u;
+  if (e < p.n) { apply(e, locate(e)); }`
+    : `  // 4 consecutive elements: one division chain, then steps along the innermost dim
+  let e0 = (${WG_INDEX} * 256u + lid) * 4u;
+  if (e0 >= p.n) { return; }
+  let r = p.rank - 1u;
+  let dIn = p.d[r >> 2u][r & 3u];
+  let step = vec3u(p.sa[r >> 2u][r & 3u], p.sb[r >> 2u][r & 3u], 1u);
+  var l = locate(e0);
+  apply(e0, l);
+  for (var j = 1u; j < 4u; j++) {
+    let e = e0 + j;
     if (e >= p.n) { return; }
-    step(e);
+    if (l.z + 1u < dIn) { l += step; } else { l = locate(e); }
+    apply(e, l);
   }`
 }
 }`,

@@ -7,9 +7,8 @@
 // [0, V) report an IndexError on the next read back (their rows are zero, never another row).
 import { registerKernelError } from "../recorder.js";
 import type { Tensor } from "../tensor.js";
-import { expectLive } from "./copy.js";
+import { expectDType, expectLive, expectRank } from "./util.js";
 import { gatherAxis } from "./index-select.js";
-import { expectDType, expectRank } from "./util.js";
 
 export const EMBEDDING_ERROR = registerKernelError(302, (id, v) => `embedding: expected ids in [0, ${v}) for ids, got ${id | 0}`);
 

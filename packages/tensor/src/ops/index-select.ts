@@ -2,8 +2,9 @@
 // [outer, D, inner] and index [n] (i32 or u32); out.shape = x.shape with axis size n.
 // `gatherAxis` is the shared kernel (embedding.ts uses it for its token gather).
 // Kernel: 256 invocations a workgroup, one output element (or vec4 when inner is a multiple of
-// 4) each, grid() over the items. Ids outside [0, D) call report() (IndexError on the next
-// read back) and their output is zero; they are never read. Above one binding, x is split into
+// 4) each, grid() over the items (a one-workgroup-per-row variant measured no faster). Ids
+// outside [0, D) call report() (IndexError on the next read back) and their output is zero;
+// they are never read. Above one binding, x is split into
 // row ranges of its [outer·D, inner] view and out into element chunks: each dispatch writes the
 // outputs of its out chunk whose source row lies in its x range, the rest are skipped.
 import { LimitError, ShapeError, fmtShape } from "../errors.js";
@@ -11,8 +12,7 @@ import { WG_ARGS, WG_INDEX, errorBinding, errorWgsl, kernel, run } from "../kern
 import { registerKernelError } from "../recorder.js";
 import { normAxis, sizeOf } from "../shape.js";
 import { alloc, type Tensor } from "../tensor.js";
-import { expectLive } from "./copy.js";
-import { expectDType, forChunks, maxChunkElems } from "./util.js";
+import { expectDType, expectLive, forChunks, maxChunkElems } from "./util.js";
 
 export const INDEX_SELECT_ERROR = registerKernelError(301, (id, d) => `indexSelect: expected ids in [0, ${d}) for index, got ${id | 0}`);
 
@@ -23,7 +23,7 @@ const gatherKernel = (vec: boolean) =>
       bindings: ["read", "read", "rw", "rw"],
       code: `
 struct P { n: u32, outStart: u32, skipOut: u32, inner: u32, nids: u32, dim: u32, lo: u32, hi: u32,
-  skipIn: u32, skipIds: u32, first: u32, code: u32 }
+  skipIn: u32, pad: u32, first: u32, code: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<${T}>;
 @group(0) @binding(2) var<storage, read> ids: array<i32>;
@@ -37,7 +37,7 @@ ${errorWgsl(4)}
   let e = g - t * p.inner;
   let o = t / p.nids;
   let j = t - o * p.nids;
-  let id = ids[p.skipIds + j];
+  let id = ids[j];
   if (id < 0 || u32(id) >= p.dim) {
     report(p.code, bitcast<u32>(id), p.dim);
     if (p.first == 1u) { dst[p.skipOut + i] = ${T}(0u); }

@@ -32,11 +32,11 @@ export function cpuGemmWgsl(spec: GemmKernelSpec, cfg: CpuConfig, header: string
   const cols = [...Array(C).keys()];
   const lines: string[] = [];
   // per-row A offsets (uniform) and per-column B offsets (per lane), indices clamped in range
-  for (const r of rows) lines.push(`  let a${r} = aBase + min(m0 + ${r}u, p.M - 1u) * ${transA ? "1u" : "p.lda"};`);
-  for (const c of cols) lines.push(`  let b${c} = bBase + min(n0 + lid + ${c * WG}u, p.N - 1u) * ${transB ? "p.ldb" : "1u"};`);
+  for (const r of rows) lines.push(`  let a${r} = aBase + min(m0 + ${r}u, p.M - 1u) * p.sam;`);
+  for (const c of cols) lines.push(`  let b${c} = bBase + min(n0 + lid + ${c * WG}u, p.N - 1u) * p.sbn;`);
   for (const r of rows) for (const c of cols) lines.push(`  var acc${r}_${c} = 0.0;`);
-  const sa = transA ? "p.lda" : "1u";
-  const sb = transB ? "1u" : "p.ldb";
+  const sa = "p.sak";
+  const sb = "p.sbk";
   const body: string[] = [];
   for (const c of cols) body.push(`    let bv${c} = B[b${c} + k * ${sb}];`);
   for (const r of rows) {

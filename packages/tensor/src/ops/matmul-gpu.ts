@@ -2,31 +2,26 @@
 // One workgroup computes a TM x TN tile of C (64x64), 256 invocations as 16x16, each a 4x4
 // block of outputs. K advances in steps of TK = 16: every invocation loads 4 elements of A
 // and 4 of B into workgroup memory (zero outside the matrix), a barrier, 16 rank-1 updates
-// from registers, a barrier. Index math per (transA, transB) is chosen at generation time.
+// from registers, a barrier. Operand strides, bias and activation are uniforms: one pipeline.
 // Dispatch: [ceil(N / TN), ceil(M / TM), batches]. Host side (chunking, epilogue): matmul.ts.
-import type { GemmKernelSpec } from "./matmul-cpu.js";
 
 export const GPU_TILE = { tm: 64, tn: 64 } as const;
 
 const TK = 16;
 
-/** WGSL body for the tiled kernel; `header` declares P, A, B, C (and bias) and `epilogue()`. */
-export function gpuGemmWgsl(spec: GemmKernelSpec, header: string): string {
-  const { transA, transB } = spec;
-  // element (row, k) of A and (k, col) of B, relative to the batch's base
-  const aAt = transA ? "k * p.lda + row" : "row * p.lda + k";
-  const bAt = transB ? "col * p.ldb + k" : "k * p.ldb + col";
+/** WGSL for the tiled kernel; `header` declares P, A, B, C, bias and `store()`. */
+export function gpuGemmWgsl(header: string): string {
   return `${header}
 var<workgroup> As: array<array<f32, 64>, ${TK}>;
 var<workgroup> Bs: array<array<f32, 64>, ${TK}>;
 
 fn loadA(base: u32, row: u32, k: u32) -> f32 {
   if (row >= p.M || k >= p.K) { return 0.0; }
-  return A[base + ${aAt}];
+  return A[base + row * p.sam + k * p.sak];
 }
 fn loadB(base: u32, k: u32, col: u32) -> f32 {
   if (col >= p.N || k >= p.K) { return 0.0; }
-  return B[base + ${bAt}];
+  return B[base + k * p.sbk + col * p.sbn];
 }
 
 @compute @workgroup_size(256) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {

@@ -13,16 +13,20 @@
 // leading (row) dimension, then its contiguous one. When K is cut, the first K chunk writes
 // C, later chunks add to it, and only the last applies bias and activation.
 import { device } from "../device.js";
-import { ShapeError, fmtShape } from "../errors.js";
+import { ReleasedError, ShapeError, fmtShape } from "../errors.js";
 import { kernel, run, type Kernel } from "../kernel.js";
 import { sizeOf } from "../shape.js";
 import { alloc, type Tensor } from "../tensor.js";
-import { ACTIVATION_WGSL, activationRef, type Activation } from "./activation.js";
+import { ACTIVATION_WGSL, ACTIVATIONS, activationRef, type Activation } from "./activation.js";
 import { CPU_CONFIG, cpuGemmWgsl, cpuTile, type GemmKernelSpec } from "./matmul-cpu.js";
 import { GPU_TILE, gpuGemmWgsl } from "./matmul-gpu.js";
 import { expectDType } from "./util.js";
 
 export type MatmulVariant = "auto" | "cpu" | "gpu";
+
+/** Knobs for tests: `maxBindingElems` > 0 replaces the device's per-binding limit (in f32
+ * elements) so the chunked paths can be exercised on small tensors. */
+export const matmulTuning = { maxBindingElems: 0 };
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -161,37 +165,50 @@ export function planChunks(
   }
 }
 
-const HEADER = (hasBias: boolean, act: Activation): string => `
-struct P { M: u32, N: u32, K: u32, lda: u32, ldb: u32, ldc: u32, aOff: u32, bOff: u32, cOff: u32,
-           aBatch: u32, bBatch: u32, cBatch: u32, biasOff: u32, flags: u32 }
+/** Uniform block and epilogue shared by the variants. Element (m, k) of A is at
+ * aOff + z*aBatch + m*sam + k*sak; (k, n) of B at bOff + z*bBatch + k*sbk + n*sbn. */
+export const GEMM_HEADER = `
+struct P { M: u32, N: u32, K: u32, sam: u32, sak: u32, sbk: u32, sbn: u32, ldc: u32,
+           aOff: u32, bOff: u32, cOff: u32, aBatch: u32, bBatch: u32, cBatch: u32,
+           biasOff: u32, flags: u32, act: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read_write> C: array<f32>;
-${hasBias ? "@group(0) @binding(4) var<storage, read> bias: array<f32>;" : ""}
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
 ${ACTIVATION_WGSL}
-// flags: 1 = add to C (a later K chunk), 2 = apply bias and activation (the last K chunk)
+fn activate(x: f32) -> f32 {
+  switch p.act {
+    ${ACTIVATIONS.map((a, i) => `case ${i}u: { return act_${a}(x); }`).join("\n    ")}
+    default: { return x; }
+  }
+}
+// flags: 1 = add to C (a later K chunk), 2 = epilogue (the last K chunk), 4 = add bias
 fn store(i: u32, col: u32, v: f32) {
   var x = v;
   if ((p.flags & 1u) != 0u) { x += C[i]; }
-  if ((p.flags & 2u) != 0u) { x = act_${act}(x${hasBias ? " + bias[p.biasOff + col]" : ""}); }
+  if ((p.flags & 2u) != 0u) {
+    if ((p.flags & 4u) != 0u) { x += bias[p.biasOff + col]; }
+    x = activate(x);
+  }
   C[i] = x;
 }`;
 
-function gemmKernel(variant: "cpu" | "gpu", spec: GemmKernelSpec, hasBias: boolean, act: Activation): { k: Kernel; tile: { tm: number; tn: number } } {
-  const key = `${variant}:${spec.transA ? "T" : "N"}${spec.transB ? "T" : "N"}:${hasBias ? "b" : ""}:${act}`;
-  const bindings = hasBias ? (["read", "read", "rw", "read"] as const) : (["read", "read", "rw"] as const);
-  if (variant === "gpu") {
-    return { k: kernel("matmul", key, () => ({ code: gpuGemmWgsl(spec, HEADER(hasBias, act)), bindings })), tile: GPU_TILE };
-  }
+const BINDINGS = ["read", "read", "rw", "read"] as const;
+
+function gemmKernel(variant: "cpu" | "gpu", spec: GemmKernelSpec): { k: Kernel; tile: { tm: number; tn: number } } {
+  if (variant === "gpu") return { k: kernel("matmul", "gpu", () => ({ code: gpuGemmWgsl(GEMM_HEADER), bindings: BINDINGS })), tile: GPU_TILE };
   const cfg = CPU_CONFIG;
-  const k = kernel("matmul", `${key}:${cfg.r}x${cfg.c}x${cfg.wg}`, () => ({ code: cpuGemmWgsl(spec, cfg, HEADER(hasBias, act)), bindings }));
-  return { k, tile: cpuTile(cfg) };
+  const key = `cpu:${spec.transA ? "T" : "N"}${spec.transB ? "T" : "N"}:${cfg.r}x${cfg.c}x${cfg.wg}`;
+  return { k: kernel("matmul", key, () => ({ code: cpuGemmWgsl(spec, cfg, GEMM_HEADER), bindings: BINDINGS })), tile: cpuTile(cfg) };
 }
 
 /** act(a @ b + bias), batched; see the file header for shapes and options. */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const op = "matmul";
+  for (const [name, t] of [["a", a], ["b", b], ["bias", opts.bias]] as const) {
+    if (t?.disposed) throw new ReleasedError(`${op}: expected a live tensor for ${name}, got one released by dispose() (a=${fmtShape(a.shape)}, b=${fmtShape(b.shape)})`);
+  }
   expectDType(op, "a", a, "f32");
   expectDType(op, "b", b, "f32");
   const g = geometry(op, a, b, opts);
@@ -208,9 +225,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   }
   const dev = device();
   const variant = opts.variant === "cpu" || opts.variant === "gpu" ? opts.variant : dev.adapter.software ? "cpu" : "gpu";
-  const { k, tile } = gemmKernel(variant, { transA, transB }, bias !== undefined, act);
+  const { k, tile } = gemmKernel(variant, { transA, transB });
   const out = alloc([...g.batch, M, N], "f32");
-  const limit = Math.floor(dev.maxBinding / 4) - dev.limits.minStorageBufferOffsetAlignment / 4;
+  const limit = matmulTuning.maxBindingElems || Math.floor(dev.maxBinding / 4) - dev.limits.minStorageBufferOffsetAlignment / 4;
   const maxWg = dev.limits.maxComputeWorkgroupsPerDimension;
   const biasBinding = bias?.binding(op, "bias");
   for (const r of batchRuns(g.batch, g.aBatch, g.bBatch)) {
@@ -231,11 +248,12 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
             const A = a.rangeBinding(op, "a", aStart, (bc - 1) * sa + (transA ? (kc - 1) * M + mc : (mc - 1) * K + kc));
             const B = b.rangeBinding(op, "b", bStart, (bc - 1) * sb + (transB ? (nc - 1) * K + kc : (kc - 1) * N + nc));
             const C = out.rangeBinding(op, "out", cStart, (bc - 1) * M * N + (mc - 1) * N + nc);
-            const flags = (k0 > 0 ? 1 : 0) | (k0 + kc >= K ? 2 : 0);
-            const uniforms = [mc, nc, kc, transA ? M : K, transB ? K : N, N, A.skip, B.skip, C.skip, sa, sb, M * N, n0, flags];
-            const bindings = [A.binding, B.binding, C.binding];
-            if (biasBinding) bindings.push(biasBinding);
-            run(k, bindings, uniforms, [Math.ceil(nc / tile.tn), Math.ceil(mc / tile.tm), bc], 2 * bc * mc * nc * kc, dev);
+            const flags = (k0 > 0 ? 1 : 0) | (k0 + kc >= K ? 2 : 0) | (bias ? 4 : 0);
+            const [sam, sak] = transA ? [1, M] : [K, 1];
+            const [sbk, sbn] = transB ? [1, K] : [N, 1];
+            const uniforms = [mc, nc, kc, sam, sak, sbk, sbn, N, A.skip, B.skip, C.skip, sa, sb, M * N, n0, flags, ACTIVATIONS.indexOf(act)];
+            // without a bias, A stands in for the binding (never read: flag 4 is off)
+            run(k, [A.binding, B.binding, C.binding, biasBinding ?? A.binding], uniforms, [Math.ceil(nc / tile.tn), Math.ceil(mc / tile.tm), bc], 2 * bc * mc * nc * kc, dev);
           }
         }
       }

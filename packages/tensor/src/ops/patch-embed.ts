@@ -10,9 +10,9 @@
 import { ShapeError, fmtShape } from "../errors.js";
 import { stridesOf } from "../shape.js";
 import type { Tensor } from "../tensor.js";
-import { expectLive, stridedCopy } from "./copy.js";
+import { stridedCopy } from "./copy.js";
+import { expectDType, expectLive, expectRank } from "./util.js";
 import { matmul } from "./matmul.js";
-import { expectDType, expectRank } from "./util.js";
 
 /** Patch tokens [B, (H/P)·(W/P), D] of pixels [B, C, H, W] under weight [D, C, P, P] (+ bias [D]). */
 export function patchEmbed(pixels: Tensor, weight: Tensor, bias?: Tensor, patch: number = weight.shape[2]!): Tensor {

@@ -9,8 +9,8 @@ import { ShapeError, fmtShape } from "../errors.js";
 import { WG_ARGS, WG_INDEX, kernel, run } from "../kernel.js";
 import { stridesOf } from "../shape.js";
 import { alloc, type Tensor } from "../tensor.js";
-import { clone, collapseStrided, expectLive, stridedCopy, stridedCopyRef } from "./copy.js";
-import { maxChunkElems } from "./util.js";
+import { clone, collapseStrided, stridedCopy, stridedCopyRef } from "./copy.js";
+import { expectLive, maxChunkElems } from "./util.js";
 
 // x [B, R, C] -> out [B, C, R]; one invocation per 4x4 block: vec4 rows in and out when R and
 // C are multiples of 4, else guarded scalar loads.

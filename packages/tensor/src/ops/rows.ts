@@ -10,8 +10,25 @@
 import { device } from "../device.js";
 import { LimitError, fmtShape } from "../errors.js";
 import type { BufferBinding } from "../recorder.js";
+import { normAxis } from "../shape.js";
 import type { Tensor } from "../tensor.js";
+import { permute } from "./permute.js";
 import { maxChunkElems } from "./util.js";
+
+/** `fn` applied along `axis`: natively on the last axis, otherwise between two permutes. */
+export function alongAxis(op: string, x: Tensor, axis: number, fn: (x: Tensor) => Tensor): Tensor {
+  const ax = normAxis(op, axis, x.rank);
+  if (ax === x.rank - 1) return fn(x);
+  const perm = [...Array(x.rank).keys()];
+  perm[ax] = x.rank - 1;
+  perm[x.rank - 1] = ax;
+  const xt = permute(x, perm);
+  const yt = fn(xt);
+  xt.dispose();
+  const y = permute(yt, perm);
+  yt.dispose();
+  return y;
+}
 
 /** A stand-in for -inf in WGSL arithmetic (f32 max is 3.4e38). */
 export const NEG_BIG = "-3.0e38";
@@ -53,6 +70,23 @@ export function rowsPerWorkgroup(rows: number): number {
   while (w > 8 && Math.ceil(rows / w) < 4) w /= 2;
   return w;
 }
+
+/**
+ * WGSL statements writing row [s, e) of `out: array<vec4f>` (declared by the kernel; its
+ * binding begins `p.oskip - p.skip` elements after x's, a multiple of 4) as `f(value)`,
+ * where f maps an f32 or a vec4f expression of x. The whole vec4s are written as vec4, the
+ * first and last (shared with the neighbouring rows) element by element.
+ */
+export const writeRowWgsl = (f: (v: string) => string): string => `
+  let d = p.oskip - p.skip; // u32 arithmetic wraps, so a negative difference works too
+  let d4 = p.oskip / 4u - p.skip / 4u;
+  let v0 = s / 4u;
+  let v1 = (e - 1u) / 4u;
+  for (var i = s; i < min(4u * v0 + 4u, e); i++) { let o = i + d; out[o / 4u][o % 4u] = ${f("x_at(i)")}; }
+  if (v1 > v0) {
+    for (var i = 4u * v1; i < e; i++) { let o = i + d; out[o / 4u][o % 4u] = ${f("x_at(i)")}; }
+  }
+  for (var j = v0 + 1u; j < v1; j++) { out[j + d4] = ${f("x[j]")}; }`;
 
 /**
  * WGSL over `x: array<vec4f>` (declared by the kernel): element access, masked vec4

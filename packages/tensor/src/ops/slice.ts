@@ -7,10 +7,11 @@
 import { ShapeError, fmtShape } from "../errors.js";
 import { sizeOf, stridesOf } from "../shape.js";
 import type { Tensor } from "../tensor.js";
-import { expectLive, stridedCopy, stridedCopyRef } from "./copy.js";
+import { stridedCopy, stridedCopyRef } from "./copy.js";
+import { expectLive } from "./util.js";
 
 /** Normalised [start, end) per axis of `shape` (all axes; trailing ones whole). */
-export function sliceRanges(op: string, shape: readonly number[], starts: readonly number[], ends: readonly number[]): [number, number][] {
+function sliceRanges(op: string, shape: readonly number[], starts: readonly number[], ends: readonly number[]): [number, number][] {
   const ctx = `(starts=[${starts.join(", ")}], ends=[${ends.join(", ")}], x=${fmtShape(shape)})`;
   if (starts.length !== ends.length || starts.length > shape.length) {
     throw new ShapeError(`${op}: expected starts and ends of equal length <= rank ${shape.length}, got ${starts.length} and ${ends.length} ${ctx}`);

@@ -4,15 +4,11 @@
 // last with permute, and back afterwards.
 // Kernel (rows.ts layout): one invocation per row of `width` elements, W rows per
 // workgroup, vec4 loads; two passes over the row inside the invocation: (1) online max and
-// sum, (2) write. Whole vec4s are written as vec4; the row's first and last (shared with
-// the neighbouring rows) element by element. Tensors above one storage binding run in
+// sum, (2) write (rows.ts writeRowWgsl). Tensors above one storage binding run in
 // chunks of whole rows (e.g. [1600, 50257], 321 MB, in 3 chunks).
-import { ShapeError } from "../errors.js";
 import { WG_ARGS, WG_INDEX, kernel, run } from "../kernel.js";
-import { normAxis } from "../shape.js";
 import { alloc, type Tensor } from "../tensor.js";
-import { permute } from "./permute.js";
-import { ROW_WGSL, rowChunks, rowsBinding, rowsPerWorkgroup } from "./rows.js";
+import { ROW_WGSL, alongAxis, rowChunks, rowsBinding, rowsPerWorkgroup, writeRowWgsl } from "./rows.js";
 import { expectDType } from "./util.js";
 
 type Mode = "softmax" | "logSoftmax";
@@ -32,38 +28,11 @@ ${ROW_WGSL}
   let e = s + p.width;
   let st = row_stats(s, e);
   ${mode === "softmax" ? "let m = st.x; let inv = 1.0 / st.y;" : "let c = st.x + log(st.y);"}
-  let d = p.oskip - p.skip; // a multiple of 4 (both skips are offsets within one 256-byte block)
-  let v0 = s / 4u;
-  let v1 = (e - 1u) / 4u;
-  for (var i = s; i < min(4u * v0 + 4u, e); i++) {
-    let o = i + d;
-    out[o / 4u][o % 4u] = ${mode === "softmax" ? "exp(x_at(i) - m) * inv" : "x_at(i) - c"};
-  }
-  if (v1 > v0) {
-    for (var i = 4u * v1; i < e; i++) {
-      let o = i + d;
-      out[o / 4u][o % 4u] = ${mode === "softmax" ? "exp(x_at(i) - m) * inv" : "x_at(i) - c"};
-    }
-  }
-  let d4 = d / 4u;
-  for (var j = v0 + 1u; j < v1; j++) { out[j + d4] = ${mode === "softmax" ? "exp(x[j] - m) * inv" : "x[j] - c"}; }
+${writeRowWgsl((v) => (mode === "softmax" ? `exp(${v} - m) * inv` : `${v} - c`))}
 }`,
 });
 
-function rowwise(mode: Mode, x: Tensor, axis: number): Tensor {
-  expectDType(mode, "x", x, "f32");
-  const ax = normAxis(mode, axis, x.rank);
-  if (ax !== x.rank - 1) {
-    const perm = [...Array(x.rank).keys()];
-    perm[ax] = x.rank - 1;
-    perm[x.rank - 1] = ax;
-    const xt = permute(x, perm);
-    const yt = rowwise(mode, xt, -1);
-    xt.dispose();
-    const y = permute(yt, perm);
-    yt.dispose();
-    return y;
-  }
+function lastAxis(mode: Mode, x: Tensor): Tensor {
   const width = x.shape[x.rank - 1]!;
   const rows = x.size / width;
   const W = rowsPerWorkgroup(rows);
@@ -73,10 +42,14 @@ function rowwise(mode: Mode, x: Tensor, axis: number): Tensor {
   for (const c of chunks) {
     const xb = rowsBinding(mode, "x", x, width, c.row0, c.rows);
     const ob = rowsBinding(mode, "out", out, width, c.row0, c.rows);
-    if ((ob.skip - xb.skip) % 4 !== 0) throw new ShapeError(`${mode}: internal error, misaligned chunk (skips ${xb.skip}, ${ob.skip})`);
-    run(k, [xb.binding, ob.binding], [c.rows, width, xb.skip, ob.skip], Math.ceil(c.rows / W), 8 * c.rows * width);
+    run(k, [xb.binding, ob.binding], [c.rows, width, xb.skip, ob.skip], Math.ceil(c.rows / W), 32 * c.rows * width);
   }
   return out;
+}
+
+function rowwise(mode: Mode, x: Tensor, axis: number): Tensor {
+  expectDType(mode, "x", x, "f32");
+  return alongAxis(mode, x, axis, (xl) => lastAxis(mode, xl));
 }
 
 /** softmax along `axis` (default the last). */

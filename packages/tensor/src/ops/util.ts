@@ -1,7 +1,7 @@
 // Helpers shared by op files: input checks and chunking of flat element ranges.
 import { device } from "../device.js";
 import type { DType } from "../dtype.js";
-import { DTypeError, ShapeError, fmtShape } from "../errors.js";
+import { DTypeError, ReleasedError, ShapeError, fmtShape } from "../errors.js";
 import type { Tensor } from "../tensor.js";
 
 /** Throws unless `t` has one of `dtypes`. */
@@ -28,4 +28,9 @@ export function maxChunkElems(): number {
 /** Calls `fn(start, count)` over [0, total) in pieces of at most `chunk` elements. */
 export function forChunks(total: number, chunk: number, fn: (start: number, count: number) => void): void {
   for (let start = 0; start < total; start += chunk) fn(start, Math.min(chunk, total - start));
+}
+
+/** Throws ReleasedError naming `op` when `t` was disposed. */
+export function expectLive(op: string, name: string, t: Tensor): void {
+  if (t.disposed) throw new ReleasedError(`${op}: expected a live tensor for ${name}, got one released by dispose() (shape ${fmtShape(t.shape)})`);
 }

@@ -1,0 +1,232 @@
+// matmul: both variants against the float64 reference over random shapes (transposes,
+// broadcast batches, bias + activation), the chunked paths (small forced binding limit, and
+// one real tensor above 128 MiB), the 65535-workgroup split, and bad input.
+import fc from "fast-check";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  DTypeError,
+  ReleasedError,
+  ShapeError,
+  alloc,
+  device,
+  matmul,
+  matmulRef,
+  matmulTuning,
+  planChunks,
+  tensor,
+  zeros,
+  type Tensor,
+  type MatmulVariant,
+} from "../src/index.js";
+import type { Activation } from "../src/ops/activation.js";
+import { EDGE_DIMS, FC, TOL, assertClose, checkOp, dimArb, randomValues, ready } from "./helpers.js";
+
+beforeAll(async () => {
+  await ready;
+});
+afterEach(() => {
+  matmulTuning.maxBindingElems = 0;
+});
+
+const VARIANTS: MatmulVariant[] = ["cpu", "gpu"];
+
+/** Uploads any size (tensor() binds the whole tensor, which fails above one binding). */
+function bigTensor(data: Float32Array, shape: number[]): Tensor {
+  const t = alloc(shape, "f32", device(), true);
+  const chunk = 1 << 24;
+  for (let s = 0; s < data.length; s += chunk) {
+    const n = Math.min(chunk, data.length - s);
+    const { binding, skip } = t.rangeBinding("test", "upload", s, n);
+    device().gpu.queue.writeBuffer(binding.buffer, binding.offset + skip * 4, data, s, n);
+  }
+  return t;
+}
+
+interface Case {
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+  aBatch?: number[];
+  bBatch?: number[];
+  bias?: boolean;
+  activation?: Activation;
+}
+
+function runCase(c: Case, variant: MatmulVariant, seed = 1): Promise<void> {
+  const { M, N, K, transA = false, transB = false, aBatch = [], bBatch = [] } = c;
+  const aShape = [...aBatch, ...(transA ? [K, M] : [M, K])];
+  const bShape = [...bBatch, ...(transB ? [N, K] : [K, N])];
+  const n = Math.max(aBatch.length, bBatch.length);
+  const batch = Array.from({ length: n }, (_, i) => Math.max(aBatch[aBatch.length - n + i] ?? 1, bBatch[bBatch.length - n + i] ?? 1));
+  const size = (s: number[]) => s.reduce((x, y) => x * y, 1);
+  const inputs = [
+    { shape: aShape, data: randomValues(size(aShape), seed) },
+    { shape: bShape, data: randomValues(size(bShape), seed + 1) },
+  ];
+  if (c.bias) inputs.push({ shape: [N], data: randomValues(N, seed + 2) });
+  return checkOp({
+    what: `${variant} ${JSON.stringify(c)}`,
+    inputs,
+    gpu: ([a, b, bias]) => matmul(a!, b!, { transA, transB, bias, activation: c.activation, variant }),
+    ref: ([a, b, bias]) => matmulRef(a!, aShape, b!, bShape, { transA, transB, bias, activation: c.activation }),
+    tol: TOL.matmul,
+    shape: [...batch, M, N],
+  });
+}
+
+// odd sizes, tile edges +-1, transposes, broadcasts, epilogues
+const CASES: Case[] = [
+  { M: 1, N: 1, K: 1 },
+  { M: 45, N: 65, K: 33 },
+  { M: 64, N: 64, K: 64, bias: true, activation: "gelu" },
+  { M: 63, N: 65, K: 129, transA: true },
+  { M: 65, N: 63, K: 127, transB: true, bias: true },
+  { M: 17, N: 31, K: 7, transA: true, transB: true, activation: "quickGelu" },
+  { M: 7, N: 129, K: 16, aBatch: [3], bBatch: [3], activation: "relu" },
+  { M: 5, N: 9, K: 13, aBatch: [2, 3], transB: true, bias: true },
+  { M: 13, N: 4, K: 5, bBatch: [4], transA: true },
+  { M: 3, N: 5, K: 8, aBatch: [2, 1], bBatch: [1, 3] },
+  { M: 8, N: 8, K: 300, aBatch: [1, 2], bBatch: [3, 1], transA: true, transB: true },
+];
+
+describe("matmul", () => {
+  for (const variant of VARIANTS) {
+    it(`${variant}: case table`, async () => {
+      for (const c of CASES) await runCase(c, variant);
+    });
+
+    it(`${variant}: random shapes, transposes, batches and epilogues`, async () => {
+      const caseArb = fc.record({
+        M: dimArb(70),
+        N: dimArb(70),
+        K: dimArb(70),
+        transA: fc.boolean(),
+        transB: fc.boolean(),
+        batch: fc.constantFrom("none", "both", "a", "b"),
+        nb: fc.integer({ min: 2, max: 3 }),
+        bias: fc.boolean(),
+        activation: fc.constantFrom<Activation>("none", "gelu", "quickGelu", "relu"),
+      });
+      await fc.assert(
+        fc.asyncProperty(caseArb, async (r) => {
+          const aBatch = r.batch === "both" || r.batch === "a" ? [r.nb] : [];
+          const bBatch = r.batch === "both" || r.batch === "b" ? [r.nb] : [];
+          await runCase({ ...r, aBatch, bBatch }, variant, r.M * 7 + r.N);
+        }),
+        { ...FC, numRuns: 15 },
+      );
+    });
+
+    it(`${variant}: chunks M, N, K and batch when operands exceed the binding limit`, async () => {
+      // each of these forces a different split (rows of C, K with accumulation, B rows, batch)
+      matmulTuning.maxBindingElems = 700;
+      for (const c of [
+        { M: 40, N: 33, K: 20, bias: true, activation: "gelu" as const },
+        { M: 3, N: 5, K: 1000, bias: true, activation: "relu" as const },
+        { M: 9, N: 200, K: 45, transB: true },
+        { M: 30, N: 6, K: 250, transA: true, activation: "quickGelu" as const },
+        { M: 4, N: 5, K: 6, aBatch: [50], bBatch: [50] },
+      ]) {
+        await runCase(c, variant);
+      }
+    });
+  }
+
+  it("plans chunks that fit the limit and the grid", () => {
+    const limit = 1000;
+    for (const g of [
+      { M: 1600, N: 50257, K: 768, transA: false, transB: true },
+      { M: 50257, N: 768, K: 1600, transA: true, transB: false },
+      { M: 1600, N: 768, K: 50257, transA: false, transB: false },
+    ]) {
+      const ch = planChunks({ ...g, nb: 1, sa: 0, sb: 0 }, 33554368, { tm: 32, tn: 64 }, 65535);
+      const { M, N, K } = g;
+      const spans = [
+        g.transA ? (ch.kc - 1) * M + ch.mc : (ch.mc - 1) * K + ch.kc,
+        g.transB ? (ch.nc - 1) * K + ch.kc : (ch.kc - 1) * N + ch.nc,
+        (ch.mc - 1) * N + ch.nc,
+      ];
+      for (const s of spans) expect(s).toBeLessThanOrEqual(33554368);
+      expect(Math.ceil(N / ch.nc) * Math.ceil(M / ch.mc) * Math.ceil(K / ch.kc)).toBeLessThan(16);
+    }
+    const b = planChunks({ M: 2, N: 2, K: 2, nb: 200000, sa: 4, sb: 4, transA: false, transB: false }, limit, { tm: 8, tn: 8 }, 65535);
+    expect(b.bc * 4).toBeLessThanOrEqual(limit);
+  });
+
+  it("multiplies operands larger than one storage binding (LM-head layout, B^T chunked)", async () => {
+    // B = [N, K] with N*K*4 > 128 MiB (transB, like h @ wte^T); a few rows of A keep it cheap
+    const dev = device();
+    const K = 768;
+    const N = Math.ceil(dev.maxBinding / 4 / K) + 1000;
+    const M = 5;
+    const a = randomValues(M * K, 3);
+    const b = new Float32Array(N * K);
+    for (let i = 0; i < b.length; i++) b[i] = ((i * 2654435761) % 2001) / 1000 - 1;
+    const ta = tensor(Float32Array.from(a), [M, K]);
+    const tb = bigTensor(b, [N, K]);
+    const out = matmul(ta, tb, { transB: true });
+    const got = await out.toArray();
+    // reference on a sample of columns, including both sides of every chunk edge
+    const cols = [0, 1, 2, N - 1, N - 2, Math.floor(N / 2), Math.floor(N / 2) + 1, 43690, 43691, 21845, 21846];
+    const sub = new Float32Array(cols.length * K);
+    cols.forEach((c, i) => sub.set(b.subarray(c * K, (c + 1) * K), i * K));
+    const want = matmulRef(Float32Array.from(a), [M, K], sub, [cols.length, K], { transB: true });
+    const gotCols = new Float64Array(M * cols.length);
+    for (let m = 0; m < M; m++) cols.forEach((c, i) => (gotCols[m * cols.length + i] = got[m * N + c]!));
+    assertClose(gotCols, want, TOL.matmul, "big transB");
+    for (const t of [ta, tb, out]) t.dispose();
+  });
+
+  it("splits K when only a K split fits (A^T rows above one binding)", async () => {
+    // A stored [K, M] (transA) with K*M*4 > 128 MiB: dlogits^T @ h layout, tiny M, N
+    const dev = device();
+    const M = 64;
+    const K = Math.ceil(dev.maxBinding / 4 / M) + 777;
+    const N = 3;
+    const a = new Float32Array(K * M);
+    for (let i = 0; i < a.length; i++) a[i] = (((i * 40503) >>> 0) % 1999) / 999.5 - 1;
+    const b = Float32Array.from(randomValues(K * N, 9));
+    const ta = bigTensor(a, [K, M]);
+    const tb = tensor(b, [K, N]);
+    const out = matmul(ta, tb, { transA: true, activation: "relu" });
+    const got = await out.toArray();
+    const rows = [0, 31, 63];
+    const sub = new Float32Array(K * rows.length);
+    for (let k = 0; k < K; k++) rows.forEach((r, i) => (sub[k * rows.length + i] = a[k * M + r]!));
+    const want = matmulRef(sub, [K, rows.length], b, [K, N], { transA: true, activation: "relu" });
+    const gotRows = new Float64Array(rows.length * N);
+    rows.forEach((r, i) => gotRows.set(Array.from(got.subarray(r * N, (r + 1) * N)), i * N));
+    assertClose(gotRows, want, { abs: 2e-3, rel: 1e-4 }, "K-split"); // K ~ 524k terms of O(1) values
+    for (const t of [ta, tb, out]) t.dispose();
+  });
+
+  it("splits batches above 65535 workgroups per dimension", async () => {
+    const nb = 65535 + 7;
+    const a = randomValues(nb * 2, 5);
+    const b = randomValues(nb * 2, 6);
+    const out = matmul(tensor(Float32Array.from(a), [nb, 1, 2]), tensor(Float32Array.from(b), [nb, 2, 1]));
+    expect(out.shape).toEqual([nb, 1, 1]);
+    assertClose(await out.toArray(), matmulRef(Float32Array.from(a), [nb, 1, 2], Float32Array.from(b), [nb, 2, 1]), TOL.matmul);
+    out.dispose();
+  });
+
+  it("rejects bad input naming the op and both shapes", () => {
+    const a = zeros([4, 5]);
+    const b = zeros([6, 7]);
+    const v = zeros([5]);
+    const ids = zeros([5, 7], "i32");
+    expect(() => matmul(a, b)).toThrow(ShapeError);
+    expect(() => matmul(a, b)).toThrow(/matmul: .*K.* 5 and 6 .*a=\[4, 5\], b=\[6, 7\]/);
+    expect(() => matmul(v, b)).toThrow(/matmul: expected rank >= 2 for a, got 1/);
+    expect(() => matmul(zeros([2, 4, 5]), zeros([3, 5, 7]))).toThrow(/broadcastable batch.*a=\[2, 4, 5\], b=\[3, 5, 7\]/);
+    expect(() => matmul(a, zeros([5, 7]), { bias: zeros([6]) })).toThrow(/expected shape \[7\] for bias, got \[6\].*a=\[4, 5\]/);
+    expect(() => matmul(a, ids)).toThrow(DTypeError);
+    expect(() => matmul(a, ids)).toThrow(/matmul: expected dtype f32 for b, got i32/);
+    const gone = zeros([5, 7]);
+    gone.dispose();
+    expect(() => matmul(a, gone)).toThrow(ReleasedError);
+    expect(EDGE_DIMS.length).toBeGreaterThan(0);
+  });
+});

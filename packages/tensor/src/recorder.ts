@@ -4,8 +4,11 @@
 //
 // Waiting: Dawn's promises busy-poll a CPU core, which a software adapter (lavapipe)
 // computes on. So before mapping a read-back buffer the recorder sleeps through most of
-// the expected GPU time, estimated from the work recorded (each dispatch states its cost)
-// and the rate measured on earlier waits.
+// the expected GPU time, estimated from the work recorded and the rate measured on earlier
+// waits. A dispatch's work is the larger of its stated cost (flops) and BYTE_COST per byte
+// it binds, so memory-bound and compute-bound work share one rate. When the wait ends at
+// once after the sleep, the sleep overshot and the rate is raised; otherwise it follows
+// the measured one.
 import "./webgpu.js";
 import type { Device } from "./device.js";
 import { DeviceError, IndexError, LimitError } from "./errors.js";
@@ -26,6 +29,8 @@ export type Uniform = number | F32;
 const SLOT = 256;
 const SLOTS = 1024;
 const ERROR_WORDS = 4;
+/** Flop-equivalents per bound byte (lavapipe streams ~3 GB/s while its GEMMs reach ~60 GFLOPS). */
+const BYTE_COST = 16;
 
 /** Messages for the codes that kernels write to the error buffer: (code, a, b) -> text. */
 const errorMessages = new Map<number, (a: number, b: number) => string>();
@@ -146,7 +151,9 @@ export class Recorder {
     this.slot++;
     this.inBatch++;
     this.dispatches++;
-    this.pendingCost += cost;
+    let bytes = 0;
+    for (const b of buffers) bytes += b.size;
+    this.pendingCost += Math.max(cost, BYTE_COST * bytes);
     if (this.inBatch >= this.maxDispatches) this.flush();
   }
 
@@ -154,7 +161,7 @@ export class Recorder {
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
     this.closePass().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
     this.inBatch++;
-    this.pendingCost += bytes / 8;
+    this.pendingCost += (BYTE_COST / 8) * bytes;
   }
 
   /** Submits everything recorded so far; does not wait. */
@@ -172,18 +179,24 @@ export class Recorder {
     this.dev.pool.trim();
   }
 
-  private async sleepThroughExpected(): Promise<void> {
-    if (!this.dev.adapter.software || this.costPerMs <= 0) return;
+  /** Sleeps through most of the expected GPU time; returns when the sleep ended (0: none). */
+  private async sleepThroughExpected(): Promise<number> {
+    if (!this.dev.adapter.software || this.costPerMs <= 0) return 0;
     const expected = this.pendingCost / this.costPerMs;
-    const left = 0.85 * expected - (performance.now() - this.firstSubmitAt);
-    if (left > 2) await new Promise((r) => setTimeout(r, Math.min(left, 60_000)));
+    const left = 0.8 * expected - (performance.now() - this.firstSubmitAt);
+    if (left < 2) return 0;
+    await new Promise((r) => setTimeout(r, Math.min(left, 60_000)));
+    return performance.now();
   }
 
-  private learn(): void {
-    const ms = performance.now() - this.firstSubmitAt;
+  private learn(sleptUntil: number): void {
+    const now = performance.now();
+    const ms = now - this.firstSubmitAt;
     if (this.pendingCost > 1e6 && ms > 1) {
-      const rate = this.pendingCost / ms;
-      this.costPerMs = this.costPerMs === 0 ? rate : 0.5 * this.costPerMs + 0.5 * rate;
+      const observed = this.pendingCost / ms;
+      if (this.costPerMs === 0) this.costPerMs = observed;
+      else if (sleptUntil > 0 && now - sleptUntil < 1) this.costPerMs = Math.max(1.5 * this.costPerMs, observed);
+      else this.costPerMs = 0.5 * this.costPerMs + 0.5 * observed;
     }
     this.pendingCost = 0;
     this.firstSubmitAt = 0;
@@ -204,9 +217,9 @@ export class Recorder {
     enc.copyBufferToBuffer(this.errorBuffer, 0, staging, padded, ERROR_WORDS * 4);
     this.flush();
     try {
-      await this.sleepThroughExpected();
+      const slept = await this.sleepThroughExpected();
       await staging.mapAsync(GPUMapMode.READ);
-      this.learn();
+      this.learn(slept);
       const mapped = staging.getMappedRange();
       const out = mapped.slice(0, bytes);
       const err = new Uint32Array(mapped, padded, ERROR_WORDS);

@@ -64,7 +64,7 @@ describe("adamw", () => {
           await checkAdamW(shape, init, grads, hyper);
         },
       ),
-      { ...FC, numRuns: 10 },
+      { ...FC, numRuns: 10 }, // each run is 3 steps with 9 read-backs
     );
   });
 

@@ -54,7 +54,7 @@ describe("layerNorm", () => {
           });
         },
       ),
-      { ...FC, numRuns: 16 },
+      { ...FC, numRuns: 16 }, // each run is a layout, a C up to 1100 and an offset
     );
   });
 

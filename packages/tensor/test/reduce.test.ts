@@ -61,7 +61,7 @@ describe("sum, mean, max, min", () => {
             shape: outShapeOf(shape, all, keepDims),
           });
         }),
-        { ...FC, numRuns: 12 },
+        { ...FC, numRuns: 12 }, // x4 kinds, each run draws shape, axes and layout
       );
     });
   }
@@ -143,7 +143,7 @@ describe("argmax", () => {
           shape: shape.filter((_, i) => i !== axis),
         });
       }),
-      { ...FC, numRuns: 16 },
+      { ...FC, numRuns: 16 }, // ties drawn on purpose: 16 runs reach every axis and layout
     );
   });
 

@@ -48,7 +48,7 @@ const rep = (n: number, f: (i: number) => string, sep = "\n    "): string => Arr
 // the output accumulator and the block's scores are plain values (registers or spill
 // slots): indexing a private array with a loop variable compiled to per-lane scratch
 // memory on lavapipe and ran ~10x slower.
-function build(v: Variant) {
+export function build(v: Variant) {
   const DV = Math.ceil(v.dh / 4);
   const aligned = v.dh % 4 === 0;
   const arr = aligned ? "array<vec4f>" : "array<f32>";
@@ -87,11 +87,11 @@ const NEG_BIG = ${NEG_BIG};
   let vbase = p.vskip + hl * p.Tk * ${v.dh}u;
   var m = NEG_BIG;
   var l = 0.0;
-  for (var j0 = 0u; j0 < kEnd; j0 += ${KB}u) {
-    ${rep(KB, (t) => `let j${t} = min(j0 + ${t}u, kEnd - 1u);`)}
+  for (var jb = 0u; jb < kEnd; jb += ${KB}u) {
+    ${rep(KB, (t) => `let j${t} = min(jb + ${t}u, kEnd - 1u);`)}
     ${rep(KB, (t) => {
       const kb = `(kbase + j${t} * ${v.dh}u)`;
-      let ok = `j0 + ${t}u < kEnd`;
+      let ok = `jb + ${t}u < kEnd`;
       if (v.causal) ok += ` && j${t} <= lim`;
       if (v.mask) ok += ` && mask[mrow + j${t}] != 0u`;
       return `let a${t} = ${rep(DV, (c) => `qv${c} * ${ld("k", kb, c)}`, " + ")};

@@ -9,9 +9,18 @@ export const GPU_TILE = { tm: 64, tn: 64 } as const;
 
 const TK = 16;
 
-/** WGSL for the tiled kernel; `header` declares P, A, B, C, bias and `store()`. */
+/** WGSL for the tiled kernel; `header` declares P, A, B, C, bias and `activate()`. */
 export function gpuGemmWgsl(header: string): string {
   return `${header}
+fn store(i: u32, col: u32, v: f32) {
+  var x = v;
+  if ((p.flags & 1u) != 0u) { x += C[i]; }
+  if ((p.flags & 2u) != 0u) {
+    if ((p.flags & 4u) != 0u) { x += bias[p.biasOff + col]; }
+    x = activate(x);
+  }
+  C[i] = x;
+}
 var<workgroup> As: array<array<f32, 64>, ${TK}>;
 var<workgroup> Bs: array<array<f32, 64>, ${TK}>;
 

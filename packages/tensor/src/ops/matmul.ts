@@ -15,10 +15,11 @@
 import { device } from "../device.js";
 import { ReleasedError, ShapeError, fmtShape } from "../errors.js";
 import { kernel, run, type Kernel } from "../kernel.js";
+import type { BufferBinding } from "../recorder.js";
 import { sizeOf } from "../shape.js";
 import { alloc, type Tensor } from "../tensor.js";
 import { ACTIVATION_WGSL, ACTIVATIONS, activationRef, type Activation } from "./activation.js";
-import { CPU_CONFIG, cpuGemmWgsl, cpuTile, type GemmKernelSpec } from "./matmul-cpu.js";
+import { TILE, tileGemmWgsl, type TileOptions } from "./matmul-cpu.js";
 import { GPU_TILE, gpuGemmWgsl } from "./matmul-gpu.js";
 import { expectDType } from "./util.js";
 
@@ -165,16 +166,18 @@ export function planChunks(
   }
 }
 
-/** Uniform block and epilogue shared by the variants. Element (m, k) of A is at
- * aOff + z*aBatch + m*sam + k*sak; (k, n) of B at bOff + z*bBatch + k*sbk + n*sbn. */
-export const GEMM_HEADER = `
+/** Uniform block shared by the variants. Element (m, k) of A is at aOff + z*aBatch + m*sam +
+ * k*sak; (k, n) of B at bOff + z*bBatch + k*sbk + n*sbn; (m, n) of C at cOff + z*cBatch +
+ * m*ldc + n*scn. flags: 1 = add to C (a later K chunk), 2 = epilogue (the last K chunk),
+ * 4 = add bias, 8 = bias indexed by row (the cpu variant's swapped orientation). */
+export const gemmHeader = (aType = "f32", cType = "f32"): string => `
 struct P { M: u32, N: u32, K: u32, sam: u32, sak: u32, sbk: u32, sbn: u32, ldc: u32,
            aOff: u32, bOff: u32, cOff: u32, aBatch: u32, bBatch: u32, cBatch: u32,
-           biasOff: u32, flags: u32, act: u32 }
+           biasOff: u32, flags: u32, act: u32, scn: u32 }
 @group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(1) var<storage, read> A: array<${aType}>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
-@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+@group(0) @binding(3) var<storage, read_write> C: array<${cType}>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 ${ACTIVATION_WGSL}
 fn activate(x: f32) -> f32 {
@@ -182,25 +185,67 @@ fn activate(x: f32) -> f32 {
     ${ACTIVATIONS.map((a, i) => `case ${i}u: { return act_${a}(x); }`).join("\n    ")}
     default: { return x; }
   }
-}
-// flags: 1 = add to C (a later K chunk), 2 = epilogue (the last K chunk), 4 = add bias
-fn store(i: u32, col: u32, v: f32) {
-  var x = v;
-  if ((p.flags & 1u) != 0u) { x += C[i]; }
-  if ((p.flags & 2u) != 0u) {
-    if ((p.flags & 4u) != 0u) { x += bias[p.biasOff + col]; }
-    x = activate(x);
-  }
-  C[i] = x;
 }`;
 
 const BINDINGS = ["read", "read", "rw", "read"] as const;
 
-function gemmKernel(variant: "cpu" | "gpu", spec: GemmKernelSpec): { k: Kernel; tile: { tm: number; tn: number } } {
-  if (variant === "gpu") return { k: kernel("matmul", "gpu", () => ({ code: gpuGemmWgsl(GEMM_HEADER), bindings: BINDINGS })), tile: GPU_TILE };
-  const cfg = CPU_CONFIG;
-  const key = `cpu:${spec.transA ? "T" : "N"}${spec.transB ? "T" : "N"}:${cfg.r}x${cfg.c}x${cfg.wg}`;
-  return { k: kernel("matmul", key, () => ({ code: cpuGemmWgsl(spec, cfg, GEMM_HEADER), bindings: BINDINGS })), tile: cpuTile(cfg) };
+const gpuKernel = (): Kernel => kernel("matmul", "gpu", () => ({ code: gpuGemmWgsl(gemmHeader()), bindings: BINDINGS }));
+const cpuKernel = (o: TileOptions): Kernel =>
+  kernel("matmul", `cpu:${o.vec4A ? "a4" : "a1"}${o.vec4C ? "c4" : "c1"}`, () => ({ code: tileGemmWgsl(o, gemmHeader), bindings: BINDINGS }));
+
+/** One sub-GEMM in the kernels' terms (bindings cover exactly the ranges it touches). */
+interface SubGemm {
+  M: number;
+  N: number;
+  K: number;
+  A: { binding: BufferBinding; skip: number };
+  B: { binding: BufferBinding; skip: number };
+  C: { binding: BufferBinding; skip: number };
+  sam: number;
+  sak: number;
+  sbk: number;
+  sbn: number;
+  ldc: number;
+  scn: number;
+  aBatch: number;
+  bBatch: number;
+  cBatch: number;
+  batches: number;
+  biasOff: number;
+  /** K chunk position: first (writes C) and last (epilogue) */
+  first: boolean;
+  last: boolean;
+}
+
+function dispatchGpu(s: SubGemm, bias: BufferBinding | undefined, act: number): void {
+  const flags = (s.first ? 0 : 1) | (s.last ? 2 : 0) | (bias ? 4 : 0);
+  const u = [s.M, s.N, s.K, s.sam, s.sak, s.sbk, s.sbn, s.ldc, s.A.skip, s.B.skip, s.C.skip, s.aBatch, s.bBatch, s.cBatch, s.biasOff, flags, act, s.scn];
+  // without a bias, A stands in for the binding (never read: flag 4 is off)
+  const wg: [number, number, number] = [Math.ceil(s.N / GPU_TILE.tn), Math.ceil(s.M / GPU_TILE.tm), s.batches];
+  run(gpuKernel(), [s.A.binding, s.B.binding, s.C.binding, bias ?? s.A.binding], u, wg, 2 * s.batches * s.M * s.N * s.K);
+}
+
+/**
+ * The cpu tile kernel, one dispatch per TILE.tk slice of K. Lanes run over rows of C, so when
+ * M is small and N is not, the product is computed transposed (C^T = B^T A^T: lanes over N).
+ */
+function dispatchCpu(s: SubGemm, bias: BufferBinding | undefined, act: number): void {
+  const swap = s.M < TILE.wg / 2 && s.N > s.M;
+  const t: SubGemm = swap
+    ? { ...s, M: s.N, N: s.M, A: s.B, B: s.A, sam: s.sbn, sak: s.sbk, sbk: s.sak, sbn: s.sam, ldc: s.scn, scn: s.ldc, aBatch: s.bBatch, bBatch: s.aBatch }
+    : s;
+  const vec4A = t.sak === 1 && t.A.skip % 4 === 0 && t.sam % 4 === 0 && t.aBatch % 4 === 0;
+  const vec4C = t.scn === 1 && t.C.skip % 4 === 0 && t.ldc % 4 === 0 && t.cBatch % 4 === 0 && t.N % 4 === 0;
+  const k = cpuKernel({ vec4A, vec4C });
+  const wg: [number, number, number] = [Math.ceil(t.N / TILE.tn), Math.ceil(t.M / TILE.wg), t.batches];
+  for (let k0 = 0; k0 < t.K; k0 += TILE.tk) {
+    const kc = Math.min(TILE.tk, t.K - k0);
+    const first = t.first && k0 === 0;
+    const last = t.last && k0 + kc >= t.K;
+    const flags = (first ? 0 : 1) | (last ? 2 : 0) | (bias ? 4 : 0) | (swap ? 8 : 0);
+    const u = [t.M, t.N, kc, t.sam, t.sak, t.sbk, t.sbn, t.ldc, t.A.skip + k0 * t.sak, t.B.skip + k0 * t.sbk, t.C.skip, t.aBatch, t.bBatch, t.cBatch, t.biasOff, flags, act, t.scn];
+    run(k, [t.A.binding, t.B.binding, t.C.binding, bias ?? t.A.binding], u, wg, 2 * t.batches * t.M * t.N * kc);
+  }
 }
 
 /** act(a @ b + bias), batched; see the file header for shapes and options. */
@@ -215,7 +260,6 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const { M, N, K } = g;
   const transA = opts.transA ?? false;
   const transB = opts.transB ?? false;
-  const act = opts.activation ?? "none";
   const bias = opts.bias;
   if (bias) {
     expectDType(op, "bias", bias, "f32");
@@ -225,11 +269,16 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   }
   const dev = device();
   const variant = opts.variant === "cpu" || opts.variant === "gpu" ? opts.variant : dev.adapter.software ? "cpu" : "gpu";
-  const { k, tile } = gemmKernel(variant, { transA, transB });
+  const dispatch = variant === "cpu" ? dispatchCpu : dispatchGpu;
+  // grid rounding used for planning: the smallest tile edge of the variant
+  const tile = variant === "cpu" ? { tm: TILE.tn, tn: TILE.tn } : GPU_TILE;
+  const act = ACTIVATIONS.indexOf(opts.activation ?? "none");
   const out = alloc([...g.batch, M, N], "f32");
   const limit = matmulTuning.maxBindingElems || Math.floor(dev.maxBinding / 4) - dev.limits.minStorageBufferOffsetAlignment / 4;
   const maxWg = dev.limits.maxComputeWorkgroupsPerDimension;
   const biasBinding = bias?.binding(op, "bias");
+  const [sam, sak] = transA ? [1, M] : [K, 1];
+  const [sbk, sbn] = transB ? [1, K] : [N, 1];
   for (const r of batchRuns(g.batch, g.aBatch, g.bBatch)) {
     const sa = r.sa * M * K;
     const sb = r.sb * K * N;
@@ -242,18 +291,26 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
           const nc = Math.min(ch.nc, N - n0);
           for (let k0 = 0; k0 < K; k0 += ch.kc) {
             const kc = Math.min(ch.kc, K - k0);
-            const aStart = (r.a0 + b0 * r.sa) * M * K + (transA ? k0 * M + m0 : m0 * K + k0);
-            const bStart = (r.b0 + b0 * r.sb) * K * N + (transB ? n0 * K + k0 : k0 * N + n0);
+            const aStart = (r.a0 + b0 * r.sa) * M * K + m0 * sam + k0 * sak;
+            const bStart = (r.b0 + b0 * r.sb) * K * N + k0 * sbk + n0 * sbn;
             const cStart = (r.start + b0) * M * N + m0 * N + n0;
-            const A = a.rangeBinding(op, "a", aStart, (bc - 1) * sa + (transA ? (kc - 1) * M + mc : (mc - 1) * K + kc));
-            const B = b.rangeBinding(op, "b", bStart, (bc - 1) * sb + (transB ? (nc - 1) * K + kc : (kc - 1) * N + nc));
-            const C = out.rangeBinding(op, "out", cStart, (bc - 1) * M * N + (mc - 1) * N + nc);
-            const flags = (k0 > 0 ? 1 : 0) | (k0 + kc >= K ? 2 : 0) | (bias ? 4 : 0);
-            const [sam, sak] = transA ? [1, M] : [K, 1];
-            const [sbk, sbn] = transB ? [1, K] : [N, 1];
-            const uniforms = [mc, nc, kc, sam, sak, sbk, sbn, N, A.skip, B.skip, C.skip, sa, sb, M * N, n0, flags, ACTIVATIONS.indexOf(act)];
-            // without a bias, A stands in for the binding (never read: flag 4 is off)
-            run(k, [A.binding, B.binding, C.binding, biasBinding ?? A.binding], uniforms, [Math.ceil(nc / tile.tn), Math.ceil(mc / tile.tm), bc], 2 * bc * mc * nc * kc, dev);
+            dispatch(
+              {
+                M: mc,
+                N: nc,
+                K: kc,
+                A: a.rangeBinding(op, "a", aStart, (bc - 1) * sa + (mc - 1) * sam + (kc - 1) * sak + 1),
+                B: b.rangeBinding(op, "b", bStart, (bc - 1) * sb + (kc - 1) * sbk + (nc - 1) * sbn + 1),
+                C: out.rangeBinding(op, "out", cStart, (bc - 1) * M * N + (mc - 1) * N + nc),
+                sam, sak, sbk, sbn, ldc: N, scn: 1,
+                aBatch: sa, bBatch: sb, cBatch: M * N, batches: bc,
+                biasOff: n0,
+                first: k0 === 0,
+                last: k0 + kc >= K,
+              },
+              biasBinding,
+              act,
+            );
           }
         }
       }

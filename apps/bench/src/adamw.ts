@@ -61,8 +61,8 @@ interface Slot {
 /** Checks the first and last rows (all of a small tensor) of param, m and v after step 1. */
 async function checkSlot(s: Slot): Promise<void> {
   const n = size(s.shape);
-  const width = s.shape.length > 1 ? s.shape[s.shape.length - 1]! : n;
-  const rows = s.shape.length > 1 ? s.shape[0]! : 1;
+  const width = s.shape.length > 1 ? size(s.shape.slice(1)) : 1;
+  const rows = s.shape[0]!;
   const ranges = n <= 1 << 16 ? [[0, rows]] : [[0, 2], [rows - 2, rows]];
   for (const [r0, r1] of ranges as [number, number][]) {
     const [a, len] = [r0 * width, (r1 - r0) * width];

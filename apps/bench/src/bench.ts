@@ -107,9 +107,9 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
     const { record, chains } = await fmaProbe(probeSize, timing.probe);
     emit(record, undefined, `${chains} FMA chains per invocation (best of 8/16/24): the GFLOPS ceiling`);
     const copy = await copyProbe(probeSize, timing.probe);
-    emit(copy, undefined, "vec4 copy, read + write: the GB/s ceiling");
+    emit(copy.record, undefined, `vec4 copy, ${copy.layout} (best of 3), read + write: the GB/s ceiling`);
     ceiling.gflops = record.gflops;
-    ceiling.gbps = copy.gbps;
+    ceiling.gbps = copy.record.gbps;
   } catch (e) {
     failures.push(`probes: ${errorText(e)}`);
     log(`probe FAILED: ${errorText(e)}`);

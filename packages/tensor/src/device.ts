@@ -65,8 +65,8 @@ export class Device {
   }
 
   /** Live tensors' buffers and the pool's idle buffers. */
-  stats(): { liveBuffers: number; liveBytes: number; pooledBuffers: number; pooledBytes: number; submits: number; dispatches: number } {
-    return { ...this.pool.stats(), submits: this.recorder.submits, dispatches: this.recorder.dispatches };
+  stats(): { liveBuffers: number; liveBytes: number; pooledBuffers: number; pooledBytes: number; submits: number; dispatches: number; work: number } {
+    return { ...this.pool.stats(), submits: this.recorder.submits, dispatches: this.recorder.dispatches, work: this.recorder.work };
   }
 
   /** Submits recorded work and waits for the GPU to finish it. */

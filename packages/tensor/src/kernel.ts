@@ -67,7 +67,7 @@ export function kernel(name: string, key: string, build: () => KernelSource, dev
   return k;
 }
 
-/** Records a dispatch of `k`. `cost` (flop-equivalents) only feeds the wait estimate. */
+/** Records a dispatch of `k`. `cost`: its work in flop-equivalents (2·M·N·K for a GEMM, elements for a copy), summed in stats. */
 export function run(
   k: Kernel,
   buffers: readonly BufferBinding[],

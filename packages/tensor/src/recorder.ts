@@ -2,13 +2,11 @@
 // them in batches: when a value is read back, when the batch's uniform slots run out, or
 // when it grows past `maxDispatches`. Nothing waits on the GPU except a read back.
 //
-// Waiting: Dawn's promises busy-poll a CPU core, which a software adapter (lavapipe)
-// computes on. So before mapping a read-back buffer the recorder sleeps through most of
-// the expected GPU time, estimated from the work recorded and the rate measured on earlier
-// waits. A dispatch's work is the larger of its stated cost (flops) and BYTE_COST per byte
-// it binds, so memory-bound and compute-bound work share one rate. When the wait ends at
-// once after the sleep, the sleep overshot and the rate is raised; otherwise it follows
-// the measured one.
+// Waiting: a Dawn promise (mapAsync) is resolved by a tick that Dawn's Node bindings
+// re-queue with the global setImmediate for as long as the promise is pending: a busy
+// loop on one core, which a software adapter (lavapipe) needs for its own threads. On such
+// an adapter the recorder lets that loop spin for the first half millisecond (fast reads
+// stay fast) and then routes its ticks through a 1 ms timer until the read resolves.
 import "./webgpu.js";
 import type { Device } from "./device.js";
 import { DeviceError, IndexError, LimitError } from "./errors.js";
@@ -29,8 +27,8 @@ export type Uniform = number | F32;
 const SLOT = 256;
 const SLOTS = 1024;
 const ERROR_WORDS = 4;
-/** Flop-equivalents per bound byte (lavapipe streams ~3 GB/s while its GEMMs reach ~60 GFLOPS). */
-const BYTE_COST = 16;
+/** How long a read may busy-poll before its polling drops to one tick a millisecond. */
+const SPIN_MS = 0.5;
 
 /** Messages for the codes that kernels write to the error buffer: (code, a, b) -> text. */
 const errorMessages = new Map<number, (a: number, b: number) => string>();
@@ -44,6 +42,8 @@ export class Recorder {
   maxDispatches = 512;
   submits = 0;
   dispatches = 0;
+  /** Stated work (flop-equivalents) of every dispatch recorded so far. */
+  work = 0;
   /** Id of the batch being recorded; increments at each submit. */
   openBatch = 0;
   private encoder: GPUCommandEncoder | null = null;
@@ -60,12 +60,11 @@ export class Recorder {
   private bindGroups = new Map<string, GPUBindGroup>();
   private bufferIds = new WeakMap<GPUBuffer, number>();
   private nextBufferId = 1;
-  // wait estimate
-  private pendingCost = 0;
-  private firstSubmitAt = 0;
-  private costPerMs = 0;
+  /** Throttle Dawn's polling during reads (default: on software adapters). */
+  politeWait: boolean;
 
   constructor(private readonly dev: Device) {
+    this.politeWait = dev.adapter.software;
     const gpu = dev.gpu;
     this.uniforms = gpu.createBuffer({ size: SLOT * SLOTS, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.errorBuffer = gpu.createBuffer({
@@ -109,7 +108,7 @@ export class Recorder {
 
   /**
    * Records one dispatch. `buffers` bind at 1..n after the uniform block at 0.
-   * `cost` is the work in flop-equivalents, used only to estimate wait times.
+   * `cost` is the work in flop-equivalents as the op states it, summed into `work`.
    */
   dispatch(
     pipeline: GPUComputePipeline,
@@ -151,9 +150,7 @@ export class Recorder {
     this.slot++;
     this.inBatch++;
     this.dispatches++;
-    let bytes = 0;
-    for (const b of buffers) bytes += b.size;
-    this.pendingCost += Math.max(cost, BYTE_COST * bytes);
+    this.work += cost;
     if (this.inBatch >= this.maxDispatches) this.flush();
   }
 
@@ -161,7 +158,6 @@ export class Recorder {
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
     this.closePass().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
     this.inBatch++;
-    this.pendingCost += (BYTE_COST / 8) * bytes;
   }
 
   /** Submits everything recorded so far; does not wait. */
@@ -170,36 +166,12 @@ export class Recorder {
     const enc = this.closePass();
     if (this.slot > 0) this.dev.gpu.queue.writeBuffer(this.uniforms, 0, this.uniformData, 0, this.slot * SLOT);
     this.dev.gpu.queue.submit([enc.finish()]);
-    if (this.firstSubmitAt === 0) this.firstSubmitAt = performance.now();
     this.encoder = null;
     this.slot = 0;
     this.inBatch = 0;
     this.submits++;
     this.openBatch++;
     this.dev.pool.trim();
-  }
-
-  /** Sleeps through most of the expected GPU time; returns when the sleep ended (0: none). */
-  private async sleepThroughExpected(): Promise<number> {
-    if (!this.dev.adapter.software || this.costPerMs <= 0) return 0;
-    const expected = this.pendingCost / this.costPerMs;
-    const left = 0.8 * expected - (performance.now() - this.firstSubmitAt);
-    if (left < 2) return 0;
-    await new Promise((r) => setTimeout(r, Math.min(left, 60_000)));
-    return performance.now();
-  }
-
-  private learn(sleptUntil: number): void {
-    const now = performance.now();
-    const ms = now - this.firstSubmitAt;
-    if (this.pendingCost > 1e6 && ms > 1) {
-      const observed = this.pendingCost / ms;
-      if (this.costPerMs === 0) this.costPerMs = observed;
-      else if (sleptUntil > 0 && now - sleptUntil < 1) this.costPerMs = Math.max(1.5 * this.costPerMs, observed);
-      else this.costPerMs = 0.5 * this.costPerMs + 0.5 * observed;
-    }
-    this.pendingCost = 0;
-    this.firstSubmitAt = 0;
   }
 
   /**
@@ -217,9 +189,12 @@ export class Recorder {
     enc.copyBufferToBuffer(this.errorBuffer, 0, staging, padded, ERROR_WORDS * 4);
     this.flush();
     try {
-      const slept = await this.sleepThroughExpected();
-      await staging.mapAsync(GPUMapMode.READ);
-      this.learn(slept);
+      const restore = this.politeWait ? throttleDawnPolling() : undefined;
+      try {
+        await staging.mapAsync(GPUMapMode.READ);
+      } finally {
+        restore?.();
+      }
       const mapped = staging.getMappedRange();
       const out = mapped.slice(0, bytes);
       const err = new Uint32Array(mapped, padded, ERROR_WORDS);
@@ -245,4 +220,19 @@ export class Recorder {
   async sync(): Promise<void> {
     await this.read(this.errorBuffer, 0, 0);
   }
+}
+
+/**
+ * Makes the global setImmediate — which Dawn's bindings use to re-queue their event polling —
+ * fall back to a 1 ms timer once SPIN_MS has passed. Returns the function that restores it.
+ */
+function throttleDawnPolling(): () => void {
+  const original = globalThis.setImmediate;
+  const start = performance.now();
+  const polite = ((fn: (...args: unknown[]) => void, ...args: unknown[]) =>
+    performance.now() - start < SPIN_MS ? original(fn, ...args) : setTimeout(fn, 1, ...args)) as unknown as typeof setImmediate;
+  globalThis.setImmediate = polite;
+  return () => {
+    if (globalThis.setImmediate === polite) globalThis.setImmediate = original;
+  };
 }

@@ -1,25 +1,37 @@
 // attention: fused scaled-dot-product attention, flash style.
 //   q [B, H, Tq, Dh], k, v [B, H, Tk, Dh] (f32), Dh ≤ 128
-//   s[i, j] = scale · q_i·k_j (default scale 1/√Dh), minus ∞ where masked
+//   s[i, j] = scale · q_i·k_j (default scale 1/√Dh), -∞ where masked
 //   out [B, H, Tq, Dh] = softmax_j(s) v,  lse [B, H, Tq] = log Σ_j exp(s[i, j]) (for backward)
-// Masks: `causal` aligns the query block to the END of the keys (query i sees keys
-// j ≤ i + Tk - Tq; with Tq = Tk that is torch's is_causal, and it is what a KV cache needs;
-// Tq > Tk is rejected). keyPaddingMask [B, Tk] (u32 or i32, nonzero = attend, 0 = padding).
-// A query whose keys are all masked gets out = 0 and lse = -inf.
-// Kernel: one invocation per query row, WQ rows of one (b, h) per workgroup, no workgroup
-// memory and no barriers (lavapipe runs invocations as SIMD lanes). Each invocation keeps
-// its q row and output accumulator in registers, walks the keys in blocks of KB (loads of
-// K and V rows are uniform across the workgroup), keeps a running max and sum (online
-// softmax, one rescale per block), and never writes the [Tq, Tk] scores. Causal
-// workgroups stop at their last visible key. One pass; tensors above one storage binding
+// Masks: `causal` aligns the query block to the END of the keys: query i sees keys
+// j ≤ i + Tk - Tq (with Tq = Tk that is torch's is_causal; with Tq < Tk it is what a KV
+// cache needs; Tq > Tk is rejected). keyPaddingMask [B, Tk], u32 or i32: nonzero = attend,
+// 0 = padding. A query whose keys are all masked gets out = 0 and lse = -inf.
+//
+// Passes: one dispatch per block of KB keys (online softmax across dispatches; the [Tq, Tk]
+// scores never reach memory). Workgroup = WQ = 64 queries of one (b, h), one per
+// invocation. Each dispatch: stage the block's K and V rows (zero-padded to DP columns) and
+// key mask in workgroup memory -> barrier -> each invocation loads its q row, its running
+// (max, sum) from a [B·H·Tq] state buffer and its running output from `out` (stored
+// normalised, so `out` and `lse` are valid after every block), then straight-line code
+// fully unrolled over KB × DP: scores, rescale, P·V; then stores. Causal dispatches skip
+// the query blocks that see none of the block's keys. Tensors above one storage binding
 // run in chunks of whole heads.
+//
+// Why this shape (lavapipe, see matmul-cpu.ts): invocations are SIMD lanes; workgroup
+// memory read at compile-time-constant addresses in straight-line code becomes one
+// broadcast, while any load in a loop or at a per-lane address is scalarised. Measured on
+// [8, 12, 256, 64] causal: ~10x faster than one invocation per query looping over keys
+// read from storage (0.2-0.6 GFLOPS). The price is compile time (Mesa caches pipelines on
+// disk; cold: ~3 s for DP 16, ~12 s for DP 64, ~20 s for DP 128), so pipelines are shared:
+// DP = Dh rounded up to 16, 32, 64 or 128 with vec4 loads of q and out (Dh % 4 ≠ 0: scalar
+// loads, DP = Dh rounded up to 4), KB = 1024 / DP keys (4..32; 1.0-2x faster than 512 / DP),
+// and causal, mask and scale are uniforms.
 import { ShapeError, fmtShape } from "../errors.js";
-import { WG_ARGS, WG_INDEX, kernel, run } from "../kernel.js";
-import type { BufferBinding } from "../recorder.js";
-import { f32 } from "../recorder.js";
+import { kernel, run } from "../kernel.js";
+import { f32, type BufferBinding } from "../recorder.js";
 import { alloc, type Tensor } from "../tensor.js";
 import { NEG_BIG, vec4Binding } from "./rows.js";
-import { expectDType, expectRank, maxChunkElems } from "./util.js";
+import { expectDType, expectLive, expectRank, maxChunkElems } from "./util.js";
 
 export interface AttentionOptions {
   causal?: boolean;
@@ -30,94 +42,118 @@ export interface AttentionOptions {
 }
 
 export const MAX_HEAD_DIM = 128;
+const WQ = 64;
 
-interface Variant {
-  dh: number;
-  causal: boolean;
-  mask: boolean;
-  wq: number;
+interface AttentionTile {
+  /** padded head dim: columns of the staged K/V rows and of the unrolled code */
+  dp: number;
+  /** keys per dispatch */
   kb: number;
+  /** q and out rows are loaded and stored as vec4 */
+  vec4: boolean;
 }
 
-/** Tuning: queries per workgroup and keys per block (measured on lavapipe, see bench). */
-export const ATTENTION_TILE = { wq: 32, kb: 8 };
+/** The kernel shape for a head dim (see the header). */
+function attentionTile(dh: number): AttentionTile {
+  const vec4 = dh % 4 === 0;
+  const dp = vec4 ? Math.max(16, 2 ** Math.ceil(Math.log2(dh))) : Math.ceil(dh / 4) * 4;
+  const kb = Math.min(32, Math.max(4, 2 ** Math.floor(Math.log2(1024 / dp))));
+  return { dp, kb, vec4 };
+}
 
-const rep = (n: number, f: (i: number) => string, sep = "\n    "): string => Array.from({ length: n }, (_, i) => f(i)).join(sep);
+const range = (n: number): number[] => [...Array(n).keys()];
 
-// The WGSL is unrolled here over the head dim (in vec4s) and the key block, so the q row,
-// the output accumulator and the block's scores are plain values (registers or spill
-// slots): indexing a private array with a loop variable compiled to per-lane scratch
-// memory on lavapipe and ran ~10x slower.
-export function build(v: Variant) {
-  const DV = Math.ceil(v.dh / 4);
-  const aligned = v.dh % 4 === 0;
-  const arr = aligned ? "array<vec4f>" : "array<f32>";
-  // the c-th vec4 of the row beginning at element `base`, zeros past Dh
-  const ld = (buf: string, base: string, c: number): string =>
-    aligned
-      ? `${buf}[${base} / 4u + ${c}u]`
-      : `vec4f(${[0, 1, 2, 3].map((t) => (4 * c + t < v.dh ? `${buf}[${base} + ${4 * c + t}u]` : "0.0")).join(", ")})`;
-  const KB = v.kb;
-  return {
-    bindings: (v.mask ? ["read", "read", "read", "rw", "rw", "read"] : ["read", "read", "read", "rw", "rw"]) as readonly ("read" | "rw")[],
-    code: `
-struct P { heads: u32, nqb: u32, Tq: u32, Tk: u32, H: u32, head0: u32, qskip: u32, kskip: u32, vskip: u32, oskip: u32, lskip: u32, scale: f32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> q: ${arr};
-@group(0) @binding(2) var<storage, read> k: ${arr};
-@group(0) @binding(3) var<storage, read> v: ${arr};
-@group(0) @binding(4) var<storage, read_write> out: ${arr};
-@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
-${v.mask ? "@group(0) @binding(6) var<storage, read> mask: array<u32>;" : ""}
-const NEG_BIG = ${NEG_BIG};
-@compute @workgroup_size(${v.wq}) fn main(${WG_ARGS}) {
-  let w = ${WG_INDEX};
-  if (w >= p.heads * p.nqb) { return; }
-  let hl = w / p.nqb;               // head within this chunk
-  let qfirst = (w % p.nqb) * ${v.wq}u;   // first query of the workgroup
-  let i = qfirst + lid;
-  let qb = p.qskip + (hl * p.Tq + min(i, p.Tq - 1u)) * ${v.dh}u;
-  ${rep(DV, (c) => `let qv${c} = ${ld("q", "qb", c)} * p.scale;`, "\n  ")}
-  ${rep(DV, (c) => `var ov${c} = vec4f(0.0);`, "\n  ")}
-  ${v.causal ? `let off = p.Tk - p.Tq;
-  let kEnd = min(p.Tk, qfirst + ${v.wq}u + off); // keys past the workgroup's last query are never visible
-  let lim = i + off;` : "let kEnd = p.Tk;"}
-  ${v.mask ? "let mrow = ((p.head0 + hl) / p.H) * p.Tk;" : ""}
-  let kbase = p.kskip + hl * p.Tk * ${v.dh}u;
-  let vbase = p.vskip + hl * p.Tk * ${v.dh}u;
-  var m = NEG_BIG;
-  var l = 0.0;
-  for (var jb = 0u; jb < kEnd; jb += ${KB}u) {
-    ${rep(KB, (t) => `let j${t} = min(jb + ${t}u, kEnd - 1u);`)}
-    ${rep(KB, (t) => {
-      const kb = `(kbase + j${t} * ${v.dh}u)`;
-      let ok = `jb + ${t}u < kEnd`;
-      if (v.causal) ok += ` && j${t} <= lim`;
-      if (v.mask) ok += ` && mask[mrow + j${t}] != 0u`;
-      return `let a${t} = ${rep(DV, (c) => `qv${c} * ${ld("k", kb, c)}`, " + ")};
-    let s${t} = select(NEG_BIG, a${t}.x + a${t}.y + a${t}.z + a${t}.w, ${ok});`;
-    })}
-    let mn = ${rep(KB, (t) => `max(s${t}, `, "")}m${")".repeat(KB)};
-    let alpha = exp(m - mn);
-    l *= alpha;
-    ${rep(DV, (c) => `ov${c} *= alpha;`)}
-    ${rep(KB, (t) => `let pr${t} = select(0.0, exp(s${t} - mn), s${t} > -1.0e38);`)}
-    l += ${rep(KB, (t) => `pr${t}`, " + ")};
-    ${rep(KB, (t) => rep(DV, (c) => `ov${c} += pr${t} * ${ld("v", `(vbase + j${t} * ${v.dh}u)`, c)};`), "\n    ")}
-    m = mn;
+function build({ dp: DP, kb: KB, vec4 }: AttentionTile): string {
+  const L: string[] = [];
+  const D4 = DP / 4;
+  // q row (zero past Dh: the staged K columns there are zero, but q·0 must not be NaN·0)
+  if (vec4) {
+    for (const c of range(D4)) L.push(`  let qv${c} = select(vec4f(0.0), q[qb / 4u + ${c}u], ${4 * c}u < p.Dh);`);
+  } else {
+    for (const c of range(D4)) L.push(`  let qv${c} = vec4f(${range(4).map((t) => `select(0.0, q[qb + min(${4 * c + t}u, p.Dh - 1u)], ${4 * c + t}u < p.Dh)`).join(", ")});`);
   }
-  if (i >= p.Tq) { return; }
-  var ninf = 0xff800000u; // a var, not a constant: WGSL rejects infinite constants
-  lse[p.lskip + hl * p.Tq + i] = select(bitcast<f32>(ninf), m + log(l), l > 0.0);
-  let inv = select(0.0, 1.0 / l, l > 0.0);
-  let ob = p.oskip + (hl * p.Tq + i) * ${v.dh}u;
-  ${rep(DV, (c) =>
-    aligned
-      ? `out[ob / 4u + ${c}u] = ov${c} * inv;`
-      : rep(4, (t) => (4 * c + t < v.dh ? `out[ob + ${4 * c + t}u] = ov${c}[${t}] * inv;` : ""), " "),
-  "\n  ")}
-}`,
-  };
+  // scores of the KB keys
+  for (const t of range(KB)) L.push(`  var s${t} = 0.0;`);
+  for (const d of range(DP)) for (const t of range(KB)) L.push(`  s${t} = fma(qv${d >> 2}.${"xyzw"[d & 3]}, Ks[${t * DP + d}u], s${t});`);
+  for (const t of range(KB)) {
+    L.push(`  let ok${t} = Ms[${t}u] != 0u && (p.causal == 0u || p.kb0 + ${t}u <= i + p.off);`);
+    L.push(`  let t${t} = select(NEG_BIG, s${t} * p.scale, ok${t});`);
+  }
+  // online softmax: new max, rescale of the running sum and output
+  L.push(`  let mn = ${range(KB).map((t) => `max(t${t}, `).join("")}m${")".repeat(KB)};`);
+  L.push(`  let alpha = exp(m - mn);`);
+  for (const t of range(KB)) L.push(`  let e${t} = select(0.0, exp(t${t} - mn), ok${t});`);
+  L.push(`  let l2 = l * alpha + ${range(KB).map((t) => `e${t}`).join(" + ")};`);
+  L.push(`  let keep = select(alpha * l, 0.0, p.first != 0u); // out holds o / l`);
+  L.push(`  let inv = select(0.0, 1.0 / l2, l2 > 0.0);`);
+  for (const c of range(D4)) {
+    const ld = vec4
+      ? `out[ob / 4u + ${c}u]`
+      : `vec4f(${range(4).map((t) => `out[ob + min(${4 * c + t}u, p.Dh - 1u)]`).join(", ")})`;
+    L.push(`  var o${c} = select(vec4f(0.0), ${ld} * keep, ${4 * c}u < p.Dh && p.first == 0u);`);
+    for (const t of range(KB)) {
+      const vs = range(4).map((u) => `Vs[${t * DP + 4 * c + u}u]`).join(", ");
+      L.push(`  o${c} = fma(vec4f(e${t}), vec4f(${vs}), o${c});`);
+    }
+  }
+  L.push(`  if (real) {`);
+  for (const c of range(D4)) {
+    if (vec4) L.push(`    if (${4 * c}u < p.Dh) { out[ob / 4u + ${c}u] = o${c} * inv; }`);
+    else for (const t of range(4)) L.push(`    if (${4 * c + t}u < p.Dh) { out[ob + ${4 * c + t}u] = o${c}.${"xyzw"[t]} * inv; }`);
+  }
+  L.push(`    st[p.sskip + row] = vec2f(mn, l2);`);
+  L.push(`    var ninf = 0xff800000u; // a var, not a constant: WGSL rejects infinite constants`);
+  L.push(`    lse[p.lskip + row] = select(bitcast<f32>(ninf), mn + log(l2), l2 > 0.0);`);
+  L.push(`  }`);
+  const T = vec4 ? "vec4f" : "f32";
+  return `
+struct P {
+  nrun: u32, qbMin: u32, nwg: u32, Tq: u32, Tk: u32, Dh: u32, H: u32, head0: u32, kb0: u32, first: u32,
+  causal: u32, useMask: u32, off: u32, qskip: u32, kskip: u32, vskip: u32, oskip: u32, lskip: u32, sskip: u32, scale: f32,
+}
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> q: array<${T}>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<${T}>;
+@group(0) @binding(5) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(6) var<storage, read_write> st: array<vec2f>;
+@group(0) @binding(7) var<storage, read> mask: array<u32>;
+const NEG_BIG = ${NEG_BIG};
+var<workgroup> Ks: array<f32, ${KB * DP}>;
+var<workgroup> Vs: array<f32, ${KB * DP}>;
+var<workgroup> Ms: array<u32, ${KB}>;
+@compute @workgroup_size(${WQ}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  // no early return: it would put the unrolled code under a branch (see the header)
+  let wl = wid.x + wid.y * nwg.x;
+  let w = min(wl, p.nwg - 1u);
+  let hl = w / p.nrun;                                // head within the chunk
+  let qfirst = (p.qbMin + w % p.nrun) * ${WQ}u;
+  let real = wl < p.nwg && qfirst + lid < p.Tq;       // lanes past Tq (clamped) do not store
+  let i = min(qfirst + lid, p.Tq - 1u);
+  let row = hl * p.Tq + i;
+  let qb = p.qskip + row * p.Dh;
+  let ob = p.oskip + row * p.Dh;
+  let kbase = hl * p.Tk * p.Dh;
+  for (var e = lid; e < ${KB * DP}u; e += ${WQ}u) {
+    let t = e / ${DP}u;
+    let d = e % ${DP}u;
+    let src = kbase + min(p.kb0 + t, p.Tk - 1u) * p.Dh + min(d, p.Dh - 1u);
+    let ok = p.kb0 + t < p.Tk && d < p.Dh;
+    Ks[e] = select(0.0, k[p.kskip + src], ok);
+    Vs[e] = select(0.0, v[p.vskip + src], ok);
+  }
+  for (var t = lid; t < ${KB}u; t += ${WQ}u) {
+    let j = min(p.kb0 + t, p.Tk - 1u);
+    let b = (p.head0 + hl) / p.H;
+    Ms[t] = select(0u, select(1u, mask[b * p.Tk + j], p.useMask != 0u), p.kb0 + t < p.Tk);
+  }
+  let s = select(st[p.sskip + row], vec2f(NEG_BIG, 0.0), p.first != 0u);
+  let m = s.x;
+  let l = s.y;
+  workgroupBarrier();
+${L.join("\n")}
+}`;
 }
 
 /** Fused softmax(q kᵀ · scale + mask) v; see the file header. */
@@ -125,6 +161,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const op = "attention";
   const shapes = `(q=${fmtShape(q.shape)}, k=${fmtShape(k.shape)}, v=${fmtShape(v.shape)})`;
   for (const [name, t] of [["q", q], ["k", k], ["v", v]] as const) {
+    expectLive(op, name, t);
     expectDType(op, name, t, "f32");
     expectRank(op, name, t, 4);
   }
@@ -141,21 +178,27 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   if (causal && Tq > Tk) throw new ShapeError(`${op}: expected Tq <= Tk for causal attention, got Tq ${Tq} and Tk ${Tk} ${shapes}`);
   const mask = opts.keyPaddingMask;
   if (mask) {
+    expectLive(op, "keyPaddingMask", mask);
     expectDType(op, "keyPaddingMask", mask, "u32", "i32");
     if (mask.rank !== 2 || mask.shape[0] !== B || mask.shape[1] !== Tk) {
       throw new ShapeError(`${op}: expected shape [${B}, ${Tk}] for keyPaddingMask, got ${fmtShape(mask.shape)} ${shapes}`);
     }
   }
   const scale = opts.scale ?? 1 / Math.sqrt(Dh);
-  const { wq, kb } = ATTENTION_TILE;
-  const variant: Variant = { dh: Dh, causal, mask: mask !== undefined, wq, kb };
-  const kern = kernel(op, `${Dh}:${causal ? "c" : ""}${mask ? "m" : ""}:${wq}x${kb}`, () => build(variant));
-  const maskBinding = mask?.binding(op, "keyPaddingMask");
+  const tile = attentionTile(Dh);
+  const kern = kernel(op, `${tile.dp}x${tile.kb}${tile.vec4 ? "v" : "s"}`, () => ({
+    code: build(tile),
+    bindings: ["read", "read", "read", "rw", "rw", "rw", "read"],
+  }));
+  const dummy = mask ? undefined : alloc([1], "u32"); // bound but never used when there is no mask
+  const maskBinding = (mask ?? dummy)!.binding(op, "keyPaddingMask");
   const out = alloc(q.shape, "f32");
   const lse = alloc([B, H, Tq], "f32");
+  const state = alloc([B * H * Tq * 2], "f32");
   const heads = B * H;
   const perChunk = Math.max(1, Math.floor(maxChunkElems() / (Math.max(Tq, Tk) * Dh)));
-  const nqb = Math.ceil(Tq / wq);
+  const nqb = Math.ceil(Tq / WQ);
+  const off = causal ? Tk - Tq : 0;
   const bind = (t: Tensor, name: string, start: number, count: number): [BufferBinding, number] => {
     const r = t.rangeBinding(op, name, start, count);
     return [vec4Binding(r.binding), r.skip];
@@ -167,11 +210,18 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     const [vb, vs] = bind(v, "v", h0 * Tk * Dh, hc * Tk * Dh);
     const [ob, os] = bind(out, "out", h0 * Tq * Dh, hc * Tq * Dh);
     const [lb, ls] = bind(lse, "lse", h0 * Tq, hc * Tq);
-    const bindings = [qb, kbd, vb, ob, lb];
-    if (maskBinding) bindings.push(maskBinding);
-    const flops = 4 * hc * Tq * Tk * Dh * (causal ? 0.5 : 1);
-    run(kern, bindings, [hc, nqb, Tq, Tk, H, h0, qs, ks, vs, os, ls, f32(scale)], hc * nqb, flops);
+    const [sb, ss] = bind(state, "state", h0 * Tq * 2, hc * Tq * 2);
+    for (let kb0 = 0; kb0 < Tk; kb0 += tile.kb) {
+      // causal: query block b sees this key block when its last query does
+      const qbMin = causal ? Math.max(0, Math.ceil((kb0 - off - WQ + 1) / WQ)) : 0;
+      const nrun = nqb - qbMin;
+      const nwg = hc * nrun;
+      const uniforms = [nrun, qbMin, nwg, Tq, Tk, Dh, H, h0, kb0, kb0 === 0 ? 1 : 0, causal ? 1 : 0, mask ? 1 : 0, off, qs, ks, vs, os, ls, ss / 2, f32(scale)];
+      run(kern, [qb, kbd, vb, ob, lb, sb, maskBinding], uniforms, nwg, 4 * nwg * WQ * tile.kb * tile.dp);
+    }
   }
+  state.dispose();
+  dummy?.dispose();
   return { out, lse };
 }
 

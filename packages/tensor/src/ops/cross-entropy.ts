@@ -14,7 +14,7 @@ import { WG_ARGS, WG_INDEX, errorBinding, errorWgsl, kernel, run } from "../kern
 import { registerKernelError } from "../recorder.js";
 import { alloc, type Tensor } from "../tensor.js";
 import { ROW_WGSL, rowChunks, rowsBinding, rowsPerWorkgroup } from "./rows.js";
-import { expectDType, expectRank } from "./util.js";
+import { expectDType, expectLive, expectRank } from "./util.js";
 
 export type Reduction = "mean" | "sum" | "none";
 
@@ -25,7 +25,7 @@ export interface CrossEntropyOptions {
   reduction?: Reduction;
 }
 
-export const CE_TARGET_ERROR = registerKernelError(
+const CE_TARGET_ERROR = registerKernelError(
   200,
   (t, v) => `crossEntropy: expected targets in [0, ${v}) or ignoreIndex, got ${t | 0} (logits [N, ${v}])`,
 );
@@ -94,6 +94,8 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   const op = "crossEntropy";
   const ignore = opts.ignoreIndex ?? -100;
   const reduction = opts.reduction ?? "mean";
+  expectLive(op, "logits", logits);
+  expectLive(op, "targets", targets);
   expectDType(op, "logits", logits, "f32");
   expectDType(op, "targets", targets, "i32");
   expectRank(op, "logits", logits, 2);

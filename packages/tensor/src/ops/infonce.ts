@@ -14,7 +14,7 @@ import { f32 } from "../recorder.js";
 import { alloc, type Tensor } from "../tensor.js";
 import { matmul } from "./matmul.js";
 import { ROW_WGSL, alongAxis, rowChunks, rowsBinding, rowsPerWorkgroup, writeRowWgsl } from "./rows.js";
-import { expectDType, expectRank } from "./util.js";
+import { expectDType, expectLive, expectRank } from "./util.js";
 
 export interface InfoNCEOptions {
   /** Upper clamp of logScale. Default ln 100 (CLIP's). */
@@ -68,6 +68,7 @@ function normalizeRows(op: string, x: Tensor, logScale?: Tensor, maxLog = 0): Te
 
 /** x / max(‖x‖₂, 1e-12) along `axis` (default the last). */
 export function l2Normalize(x: Tensor, axis = -1): Tensor {
+  expectLive("l2Normalize", "x", x);
   expectDType("l2Normalize", "x", x, "f32");
   return alongAxis("l2Normalize", x, axis, (xl) => normalizeRows("l2Normalize", xl));
 }
@@ -110,6 +111,9 @@ fn lse_minus_diag(i: u32, stride: u32, step: u32) -> f32 {
 /** CLIP's symmetric InfoNCE; see the file header. */
 export function infoNCE(img: Tensor, txt: Tensor, logScale: Tensor, opts: InfoNCEOptions = {}): { loss: Tensor; logits: Tensor } {
   const op = "infoNCE";
+  expectLive(op, "img", img);
+  expectLive(op, "txt", txt);
+  expectLive(op, "logScale", logScale);
   expectDType(op, "img", img, "f32");
   expectDType(op, "txt", txt, "f32");
   expectDType(op, "logScale", logScale, "f32");

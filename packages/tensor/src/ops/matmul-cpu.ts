@@ -1,23 +1,30 @@
 // matmul "cpu" variant: a tile kernel for software adapters (lavapipe), one dispatch per
-// K-chunk of TK, each adding its partial product to C (the last one applies the epilogue).
+// K slice of TK, each adding its partial product to C (matmul.ts then applies bias and
+// activation in one elementwise pass).
 //
-// Why this shape (measured on Mesa 25.0.7 lavapipe, AVX2): lavapipe runs a workgroup's
-// invocations as SIMD lanes, and treats every value that comes from a loop counter, the
-// workgroup id or a uniform buffer as divergent. A storage-buffer load at a divergent
-// address is scalarised per lane (~10 instructions per element), and inside any loop or
-// branch even a constant-address load of workgroup memory is. Only straight-line code
-// reading workgroup memory at compile-time-constant addresses gets one `vbroadcastss`.
-// So: the B tile is staged into workgroup memory, then a fully unrolled TK x TN block of
-// multiply-adds reads it at constant addresses while each lane holds its own row of A in
-// registers (lanes = rows of C). The per-lane parts (A row, C read/write, staging) are what
-// remain expensive; TK = TN = 32 balances them against the compile time of the unrolled
-// block (~6 s per pipeline on a cold Mesa shader cache; later runs hit the disk cache).
+// What lavapipe does with WGSL (Mesa 25.0.7, AVX2; read from GALLIVM_DEBUG=asm): a
+// workgroup's invocations run as 8-wide SIMD lanes. Every value derived from a loop counter,
+// the workgroup id or a uniform buffer is treated as divergent, and a storage-buffer access at
+// a divergent address is done lane by lane (~10 instructions per element, ~40 per vec4, with
+// branches); inside any loop or branch even a constant-address workgroup-memory load is. `fma`
+// becomes mul + add, and a variable assigned in a loop is blended with the loop mask on every
+// write. Only straight-line code reading workgroup memory at compile-time-constant addresses
+// gets a single `vbroadcastss`. Hence: B's tile is staged into workgroup memory, each lane
+// keeps its own row of A in registers (lanes = rows of C), and a fully unrolled TK x TN block
+// of multiply-adds reads the tile at constant addresses (3 instructions per 8 lane-FMAs). What
+// stays expensive is the per-lane work: the A row, reading and writing C once per K slice,
+// staging. TK = TN = 32 keeps it at ~3x the arithmetic while the unrolled block still compiles
+// in ~5 s (9 s with scalar A and C) on a cold Mesa shader cache (later processes hit the disk
+// cache). Tried and measured no better: 64 or 128 lanes, TK x TN of 48x24 / 64x16, K slices
+// joined by barriers in one dispatch (compile time x4), LP_NATIVE_VECTOR_WIDTH=512, bias and
+// activation fused into the stores (compile time x3).
 //
 // Workgroup: WG = 64 lanes, lane l owns row m0 + l of the tile, columns n0 .. n0 + TN.
 // Pass: stage B[k0.., n0..] (zero outside K, N) -> barrier -> a_k = A[row, k] (vec4 loads
 // when rows are 16-byte aligned) -> per group of 8 columns: 8 x TK multiply-adds, then the
-// group's stores (vec4 when C rows are aligned and N % 4 == 0). Dispatch [ceil(N/TN),
-// ceil(M/WG), batches]. Host side (chunking, orientation): matmul.ts.
+// group's stores (vec4 when C rows are aligned and N % 4 == 0; storing between groups also
+// keeps each basic block small, which keeps LLVM's compile time linear). Dispatch
+// [ceil(N/TN), ceil(M/WG), batches]. Host side (chunking, orientation): matmul.ts.
 
 export const TILE = { wg: 64, tk: 32, tn: 32, group: 8 } as const;
 
@@ -52,35 +59,20 @@ export function tileGemmWgsl(o: TileOptions, header: (aType: string, cType: stri
     if (o.vec4C) {
       L.push(`    let ci = (cBase + (m0 + lid) * p.ldc + n0) / 4u;`);
       for (let j = g; j < g + G; j += 4) {
-        L.push(`    if (n0 + ${j}u < p.N) { C[ci + ${j / 4}u] = out4(vec4f(c${j}, c${j + 1}, c${j + 2}, c${j + 3}), ci + ${j / 4}u, n0 + ${j}u); }`);
+        L.push(`    if (n0 + ${j}u < p.N) { C[ci + ${j / 4}u] = out4(vec4f(c${j}, c${j + 1}, c${j + 2}, c${j + 3}), ci + ${j / 4}u); }`);
       }
     } else {
       L.push(`    let cr = cBase + (m0 + lid) * p.ldc;`);
       for (const j of range(G).map((i) => g + i)) {
-        L.push(`    if (n0 + ${j}u < p.N) { let i = cr + (n0 + ${j}u) * p.scn; C[i] = out1(c${j}, i, m0 + lid, n0 + ${j}u); }`);
+        L.push(`    if (n0 + ${j}u < p.N) { let i = cr + (n0 + ${j}u) * p.scn; C[i] = out1(c${j}, i); }`);
       }
     }
     L.push(`  }`);
   }
+  // flag 1: add to C (every K chunk but the first); bias and activation run as a separate pass
   const out = o.vec4C
-    ? `fn out4(v: vec4f, i: u32, col: u32) -> vec4f {
-  var x = v;
-  if ((p.flags & 1u) != 0u) { x += C[i]; }
-  if ((p.flags & 2u) != 0u) {
-    if ((p.flags & 4u) != 0u) { x += vec4f(bias[p.biasOff + col], bias[p.biasOff + col + 1u], bias[p.biasOff + col + 2u], bias[p.biasOff + col + 3u]); }
-    x = vec4f(activate(x.x), activate(x.y), activate(x.z), activate(x.w));
-  }
-  return x;
-}`
-    : `fn out1(v: f32, i: u32, row: u32, col: u32) -> f32 {
-  var x = v;
-  if ((p.flags & 1u) != 0u) { x += C[i]; }
-  if ((p.flags & 2u) != 0u) {
-    if ((p.flags & 4u) != 0u) { x += bias[p.biasOff + select(col, row, (p.flags & 8u) != 0u)]; }
-    x = activate(x);
-  }
-  return x;
-}`;
+    ? `fn out4(v: vec4f, i: u32) -> vec4f { return select(v, v + C[i], (p.flags & 1u) != 0u); }`
+    : `fn out1(v: f32, i: u32) -> f32 { return select(v, v + C[i], (p.flags & 1u) != 0u); }`;
   return `${header(o.vec4A ? "vec4f" : "f32", o.vec4C ? "vec4f" : "f32")}
 ${out}
 var<workgroup> Bs: array<f32, ${TK * TN}>;

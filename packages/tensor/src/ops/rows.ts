@@ -91,7 +91,9 @@ export const writeRowWgsl = (f: (v: string) => string): string => `
 /**
  * WGSL over `x: array<vec4f>` (declared by the kernel): element access, masked vec4
  * loads, and `row_stats(s, e)` = (max, sum of exp(x - max)) over elements [s, e) in one
- * streaming pass (online max: the sum is rescaled when the max grows, once per vec4).
+ * streaming pass (online max: the sum is rescaled when the max grows, once per vec4). The
+ * max starts at NEG_BIG, not -inf, so it stays finite: a row of -inf gives sum 0, hence
+ * logsumexp -inf and softmax NaN, as torch.
  */
 export const ROW_WGSL = `
 const NEG_BIG = ${NEG_BIG};
@@ -100,7 +102,9 @@ fn in_row(j: u32, s: u32, e: u32) -> vec4<bool> {
   let i = vec4u(4u * j) + vec4u(0u, 1u, 2u, 3u);
   return (i >= vec4u(s)) & (i < vec4u(e));
 }
-fn x_masked(j: u32, s: u32, e: u32) -> vec4f { return select(vec4f(NEG_BIG), x[j], in_row(j, s, e)); }
+fn neg_inf() -> f32 { var b = 0xff800000u; return bitcast<f32>(b); } // WGSL has no infinite constants
+// outside the row: -inf, so exp(. - m) is 0 even when every element of the row is -inf
+fn x_masked(j: u32, s: u32, e: u32) -> vec4f { return select(vec4f(neg_inf()), x[j], in_row(j, s, e)); }
 fn hmax(v: vec4f) -> f32 { return max(max(v.x, v.y), max(v.z, v.w)); }
 fn online(st: ptr<function, vec2f>, v: vec4f) {
   let m = max((*st).x, hmax(v));

@@ -9,7 +9,7 @@
 import { WG_ARGS, WG_INDEX, kernel, run } from "../kernel.js";
 import { alloc, type Tensor } from "../tensor.js";
 import { ROW_WGSL, alongAxis, rowChunks, rowsBinding, rowsPerWorkgroup, writeRowWgsl } from "./rows.js";
-import { expectDType } from "./util.js";
+import { expectDType, expectLive } from "./util.js";
 
 type Mode = "softmax" | "logSoftmax";
 
@@ -48,6 +48,7 @@ function lastAxis(mode: Mode, x: Tensor): Tensor {
 }
 
 function rowwise(mode: Mode, x: Tensor, axis: number): Tensor {
+  expectLive(mode, "x", x);
   expectDType(mode, "x", x, "f32");
   return alongAxis(mode, x, axis, (xl) => lastAxis(mode, xl));
 }

@@ -1,0 +1,130 @@
+import fc from "fast-check";
+import { beforeAll, describe, expect, it } from "vitest";
+import { DTypeError, IndexError, LimitError, ReleasedError, ShapeError, crossEntropy, dispose, tensor, type Reduction } from "../src/index.js";
+import { crossEntropyRef } from "../src/ops/cross-entropy.js";
+import { FC, TOL, assertClose, dimArb, randomValues, ready, uploadLarge } from "./helpers.js";
+
+beforeAll(async () => {
+  await ready;
+});
+
+/** Runs crossEntropy on f32-rounded logits and compares loss and lse with the float64 reference. */
+async function check(N: number, V: number, logits: Float32Array, targets: number[], opts: { ignoreIndex?: number; reduction?: Reduction }): Promise<void> {
+  const x = tensor(logits, [N, V]);
+  const t = tensor(targets, [N], "i32");
+  const { loss, lse } = crossEntropy(x, t, opts);
+  try {
+    const want = crossEntropyRef(logits, targets, N, V, opts);
+    expect(loss.shape).toEqual(opts.reduction === "none" ? [N] : [1]);
+    expect(lse.shape).toEqual([N]);
+    const what = `[${N}, ${V}] ${JSON.stringify(opts)}`;
+    assertClose(await loss.toArray(), want.loss, TOL.reduce, `${what} loss`);
+    assertClose(await lse.toArray(), want.lse, TOL.reduce, `${what} lse`);
+  } finally {
+    dispose(x, t, loss, lse);
+  }
+}
+
+describe("crossEntropy vs float64", () => {
+  it("[1600, 50257] (321 MB, above one storage binding) runs in row chunks", async () => {
+    const N = 1600;
+    const V = 50257;
+    const logits = new Float32Array(N * V);
+    for (let i = 0; i < logits.length; i++) logits[i] = (Math.imul(i, 0x9e3779b1) >>> 20) / 512 - 4; // hashed, in [-4, 4)
+    const targets = Array.from({ length: N }, (_, n) => (n % 97 === 5 ? -100 : (n * 7919) % V));
+    const x = uploadLarge(logits, [N, V], "f32");
+    const t = tensor(targets, [N], "i32");
+    expect(() => x.binding("test")).toThrow(LimitError);
+    const mean = crossEntropy(x, t);
+    const none = crossEntropy(x, t, { reduction: "none" });
+    try {
+      const want = crossEntropyRef(logits, targets, N, V, { reduction: "none" });
+      assertClose(await none.loss.toArray(), want.loss, TOL.reduce, "row losses");
+      assertClose(await none.lse.toArray(), want.lse, TOL.reduce, "lse");
+      assertClose(await mean.loss.toArray(), crossEntropyRef(logits, targets, N, V).loss, TOL.reduce, "mean loss");
+    } finally {
+      dispose(x, t, mean, none);
+    }
+  });
+
+  it("random shapes, targets, ignore index and reductions", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        dimArb(65),
+        fc.oneof(dimArb(129), fc.integer({ min: 130, max: 3000 })),
+        fc.integer({ min: 1, max: 1 << 30 }),
+        fc.constantFrom<Reduction>("mean", "sum", "none"),
+        fc.constantFrom(undefined, -1, 0),
+        async (N, V, seed, reduction, ignoreIndex) => {
+          const logits = Float32Array.from(randomValues(N * V, seed, 6));
+          const ign = ignoreIndex ?? -100;
+          const u = randomValues(N, seed + 1);
+          const targets = Array.from(u, (r, n) => (n > 0 && r > 0.6 ? ign : Math.floor(((r + 1) / 2) * V) % V));
+          if (targets[0] === ign) targets[0] = V - 1; // keep at least one counted row
+          await check(N, V, logits, targets, { reduction, ignoreIndex });
+        },
+      ),
+      FC,
+    );
+  });
+
+  it("extreme logits stay finite (online max)", async () => {
+    const N = 4;
+    const V = 1031;
+    const logits = Float32Array.from(randomValues(N * V, 3, 50));
+    logits[7] = 1e4;
+    logits[V + 3] = -1e4;
+    for (let v = 0; v < V; v++) logits[2 * V + v] = 95; // exp() alone overflows
+    await check(N, V, logits, [7, 3, 1030, 0], { reduction: "none" });
+  });
+
+  it("every row ignored: mean is NaN, sum 0, none zeros (as torch)", async () => {
+    const x = tensor(Float32Array.from(randomValues(6, 1)), [2, 3]);
+    const t = tensor([-100, -100], [2], "i32");
+    const mean = crossEntropy(x, t);
+    const sum = crossEntropy(x, t, { reduction: "sum" });
+    const none = crossEntropy(x, t, { reduction: "none" });
+    expect(Number.isNaN((await mean.loss.toArray())[0])).toBe(true);
+    expect(Array.from(await sum.loss.toArray())).toEqual([0]);
+    expect(Array.from(await none.loss.toArray())).toEqual([0, 0]);
+    dispose(x, t, mean, sum, none);
+  });
+
+});
+
+describe("crossEntropy errors", () => {
+  it("a target outside [0, V) raises IndexError naming the op, the target and V on the next read", async () => {
+    const x = tensor(Float32Array.from(randomValues(3 * 37, 2)), [3, 37]);
+    for (const bad of [37, -5, 1000]) {
+      const t = tensor([1, bad, 0], [3], "i32");
+      const { loss, lse } = crossEntropy(x, t);
+      await expect(loss.toArray()).rejects.toThrow(IndexError);
+      dispose(t, loss, lse);
+      const t2 = tensor([1, bad, 0], [3], "i32");
+      const r = crossEntropy(x, t2);
+      await expect(r.loss.toArray()).rejects.toThrow(`crossEntropy: expected targets in [0, 37) or ignoreIndex, got ${bad}`);
+      dispose(t2, r);
+    }
+    // the error was consumed: a good call reads back fine
+    const ok = tensor([1, 2, 0], [3], "i32");
+    const r = crossEntropy(x, ok);
+    expect(Number.isFinite((await r.loss.toArray())[0])).toBe(true);
+    dispose(x, ok, r);
+  });
+
+  it("rejects mismatched shapes, dtypes, options and released tensors", () => {
+    const x = tensor(Float32Array.from(randomValues(12, 1)), [3, 4]);
+    const t = tensor([0, 1, 2], [3], "i32");
+    expect(() => crossEntropy(x, tensor([0, 1], [2], "i32"))).toThrow(ShapeError);
+    expect(() => crossEntropy(x, tensor([0, 1], [2], "i32"))).toThrow(/crossEntropy: expected shape \[3\] for targets, got \[2\] \(logits=\[3, 4\]\)/);
+    expect(() => crossEntropy(x.reshape([3, 2, 2]), t)).toThrow(/crossEntropy: expected rank 2 for logits, got 3/);
+    expect(() => crossEntropy(x, tensor([0, 1, 2], [3], "u32"))).toThrow(DTypeError);
+    expect(() => crossEntropy(x, tensor([0, 1, 2], [3]))).toThrow(/expected dtype i32 for targets, got f32/);
+    expect(() => crossEntropy(x, t, { reduction: "avg" as Reduction })).toThrow(/expected "mean", "sum" or "none" for reduction/);
+    expect(() => crossEntropy(x, t, { ignoreIndex: 0.5 })).toThrow(/expected an i32 for ignoreIndex/);
+    t.dispose();
+    expect(() => crossEntropy(x, t)).toThrow(ReleasedError);
+    expect(() => crossEntropy(x, t)).toThrow(/crossEntropy: expected a live tensor for targets/);
+    x.dispose();
+  });
+});

@@ -4,9 +4,8 @@
 // v read and param, m, v written: 28 bytes a parameter. Validation: the first step against
 // adamwRef on sampled rows of wte, a weight, a bias and ln_f (host values are known: every
 // tensor cycles through one seeded pool of values per role).
-import { type Tensor, adamw, adamwRef, device, randArray, randnArray } from "@llms-eye/tensor";
+import { type Tensor, adamw, adamwRef, device, randArray, randnArray, tensor } from "@llms-eye/tensor";
 import type { Family, OurCase, Preset } from "./bench.js";
-import { upload } from "./data.js";
 import { compare } from "./harness.js";
 
 /** distilgpt2 (Hugging Face GPT2LMHeadModel, 6 layers, 768 wide), without the tied lm_head. */
@@ -88,7 +87,7 @@ export function adamwCase(shapes: number[][], impl = adamw): OurCase {
     setup(keep) {
       let start = 0;
       const slots: Slot[] = shapes.map((shape) => {
-        const t = Object.fromEntries(ROLES.map((r) => [r, keep(upload(hostValues(r, start, size(shape)), shape))])) as Record<Role, Tensor>;
+        const t = Object.fromEntries(ROLES.map((r) => [r, keep(tensor(hostValues(r, start, size(shape)), shape))])) as Record<Role, Tensor>;
         const slot = { shape, start, t };
         start += size(shape);
         return slot;

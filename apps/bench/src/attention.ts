@@ -3,9 +3,8 @@
 // Shape keys are B x H x T x Dh. Work: 4·Dh flops per visible (query, key) pair (q·k and
 // p·v), T(T+1)/2 pairs per head when causal. Validation: odd small shapes in full, then two
 // sampled heads of each timed shape against attentionRef.
-import { type AnyTypedArray, attention, attentionRef, device, randnArray } from "@llms-eye/tensor";
+import { type AnyTypedArray, attention, attentionRef, device, randnArray, tensor } from "@llms-eye/tensor";
 import type { Family, OurCase, Preset } from "./bench.js";
-import { upload } from "./data.js";
 import { compare, sampleIndices, shapeKey } from "./harness.js";
 
 type Att = { b: number; h: number; t: number; dh: number; causal: boolean };
@@ -49,7 +48,7 @@ export function attentionCase(c: Att): OurCase {
     spec: { op: "attention", ...c },
     setup(keep) {
       const x = inputs(c, 11);
-      const [q, k, v] = [keep(upload(x.q, shape)), keep(upload(x.k, shape)), keep(upload(x.v, shape))];
+      const [q, k, v] = [keep(tensor(x.q, shape)), keep(tensor(x.k, shape)), keep(tensor(x.v, shape))];
       return {
         async validate() {
           const r = attention(q, k, v, { causal: c.causal });
@@ -81,7 +80,7 @@ export const family: Family = {
     ]) {
       const x = inputs(c, 3);
       const shape = [c.b, c.h, c.t, c.dh];
-      const [q, k, v] = [upload(x.q, shape), upload(x.k, shape), upload(x.v, shape)];
+      const [q, k, v] = [tensor(x.q, shape), tensor(x.k, shape), tensor(x.v, shape)];
       const r = attention(q, k, v, { causal: c.causal });
       try {
         const got = { out: await r.out.toArray(), lse: await r.lse.toArray() };

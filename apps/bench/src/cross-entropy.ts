@@ -5,9 +5,8 @@
 // cross-entropy reads the logits once (4·N·V); softmax reads and writes them (8·N·V).
 // Validation: odd small shapes in full, then sampled rows of each timed shape against
 // crossEntropyRef / softmaxRef, and the mean against our per-row losses.
-import { type Tensor, crossEntropy, crossEntropyRef, device, randArray, randnArray, softmax, softmaxRef } from "@llms-eye/tensor";
+import { type Tensor, crossEntropy, crossEntropyRef, device, randArray, randnArray, softmax, softmaxRef, tensor } from "@llms-eye/tensor";
 import type { Family, OurCase, Preset } from "./bench.js";
-import { upload } from "./data.js";
 import { compare, pickRows, sampleIndices, shapeKey } from "./harness.js";
 
 type Rows = { n: number; v: number };
@@ -74,8 +73,8 @@ export function crossEntropyCase(c: Rows, impl = crossEntropy): OurCase {
     spec: { op: "cross-entropy", ...c },
     setup(keep) {
       let x: Inputs | undefined = inputs(c, 21);
-      const logits = keep(upload(x.logits, [c.n, c.v]));
-      const targets = keep(upload(x.targets, [c.n]));
+      const logits = keep(tensor(x.logits, [c.n, c.v]));
+      const targets = keep(tensor(x.targets, [c.n]));
       return {
         async validate() {
           await checkCrossEntropy(c, x!, logits, targets, sampleIndices(c.n, 4), impl);
@@ -100,7 +99,7 @@ export function softmaxCase(c: Rows, impl = softmax): OurCase {
     spec: { op: "softmax", ...c },
     setup(keep) {
       let x: Inputs | undefined = inputs(c, 31);
-      const logits = keep(upload(x.logits, [c.n, c.v]));
+      const logits = keep(tensor(x.logits, [c.n, c.v]));
       return {
         async validate() {
           await checkSoftmax(c, x!, logits, sampleIndices(c.n, 4), impl);
@@ -124,7 +123,7 @@ export const family: Family = {
       { n: 17, v: 1029 },
     ]) {
       const x = inputs(c, 5);
-      const [logits, targets] = [upload(x.logits, [c.n, c.v]), upload(x.targets, [c.n])];
+      const [logits, targets] = [tensor(x.logits, [c.n, c.v]), tensor(x.targets, [c.n])];
       try {
         const all = [...Array(c.n).keys()];
         await checkCrossEntropy(c, x, logits, targets, all);

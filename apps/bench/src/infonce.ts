@@ -3,9 +3,8 @@
 // dim 256. Shape keys are B x E. Work: 2·B²·E flops (the similarity matmul; the norms and
 // both cross-entropies are O(B·E + B²)); items: B pairs. Validation: in full, against
 // infoNCERef, on an odd small shape and on the timed shape.
-import { type Tensor, device, infoNCE, infoNCERef, randnArray } from "@llms-eye/tensor";
+import { type Tensor, device, infoNCE, infoNCERef, randnArray, tensor } from "@llms-eye/tensor";
 import type { Family, OurCase, Preset } from "./bench.js";
-import { upload } from "./data.js";
 import { compare, shapeKey } from "./harness.js";
 
 type Nce = { b: number; e: number };
@@ -41,9 +40,9 @@ async function checkInfoNCE(c: Nce, x: Inputs, t: Uploaded, impl = infoNCE): Pro
 }
 
 const uploadAll = (c: Nce, x: Inputs): Uploaded => ({
-  img: upload(x.img, [c.b, c.e]),
-  txt: upload(x.txt, [c.b, c.e]),
-  logScale: upload(x.logScale, [1]),
+  img: tensor(x.img, [c.b, c.e]),
+  txt: tensor(x.txt, [c.b, c.e]),
+  logScale: tensor(x.logScale, [1]),
 });
 
 export function infoNCECase(c: Nce, impl = infoNCE): OurCase {

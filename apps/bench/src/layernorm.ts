@@ -3,9 +3,8 @@
 // bytes, memory-bound): x read once, y written once (8·N·C; weight and bias are cached).
 // Validation: odd small shapes in full, then sampled rows of the timed shape against
 // layerNormRef.
-import { type Tensor, device, layerNorm, layerNormRef, randnArray } from "@llms-eye/tensor";
+import { type Tensor, device, layerNorm, layerNormRef, randnArray, tensor } from "@llms-eye/tensor";
 import type { Family, OurCase, Preset } from "./bench.js";
-import { upload } from "./data.js";
 import { compare, pickRows, sampleIndices, shapeKey } from "./harness.js";
 
 type Ln = { n: number; c: number };
@@ -36,7 +35,7 @@ async function checkLayerNorm(c: Ln, x: Inputs, t: { x: Tensor; w: Tensor; b: Te
   }
 }
 
-const uploadAll = (c: Ln, x: Inputs) => ({ x: upload(x.x, [c.n, c.c]), w: upload(x.w, [c.c]), b: upload(x.b, [c.c]) });
+const uploadAll = (c: Ln, x: Inputs) => ({ x: tensor(x.x, [c.n, c.c]), w: tensor(x.w, [c.c]), b: tensor(x.b, [c.c]) });
 
 export function layerNormCase(c: Ln, impl = layerNorm): OurCase {
   return {

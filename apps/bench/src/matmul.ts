@@ -3,9 +3,8 @@
 // output exceed one storage binding, so the kernel chunks). Shape keys are M x K x N.
 // Work: 2·M·N·K flops. Validation: odd small shapes in full, then sampled rows of each
 // timed shape against matmulRef.
-import { device, matmul, matmulRef, randnArray } from "@llms-eye/tensor";
+import { device, matmul, matmulRef, randnArray, tensor } from "@llms-eye/tensor";
 import type { Family, OurCase, Preset } from "./bench.js";
-import { upload } from "./data.js";
 import { compare, pickRows, sampleIndices, shapeKey } from "./harness.js";
 
 type Mm = { m: number; k: number; n: number; transB: boolean; note?: string };
@@ -37,7 +36,7 @@ function operands(c: Mm, seed: number) {
 /** Runs our matmul on `c` and checks `rows` of the output (all rows when omitted). */
 export async function checkMatmul(c: Mm, seed: number, rows?: number[], impl = matmul): Promise<void> {
   const o = operands(c, seed);
-  const [ta, tb] = [upload(o.a, o.aShape), upload(o.b, o.bShape)];
+  const [ta, tb] = [tensor(o.a, o.aShape), tensor(o.b, o.bShape)];
   const out = impl(ta, tb, { transB: c.transB });
   try {
     const got = await out.toArray();
@@ -60,8 +59,8 @@ export function matmulCase(c: Mm, impl = matmul): OurCase {
     spec: { op: "matmul", ...c },
     setup(keep) {
       const o = operands(c, 7);
-      const a = keep(upload(o.a, o.aShape));
-      const b = keep(upload(o.b, o.bShape));
+      const a = keep(tensor(o.a, o.aShape));
+      const b = keep(tensor(o.b, o.bShape));
       let host: typeof o | undefined = o;
       return {
         async validate() {

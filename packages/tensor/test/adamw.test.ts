@@ -15,7 +15,7 @@ import {
   type SGDOptions,
   type Tensor,
 } from "../src/index.js";
-import { FC, TOL, assertClose, randomValues, readRange, ready, shapeArb, uploadLarge } from "./helpers.js";
+import { FC, TOL, assertClose, randomValues, readRange, ready, shapeArb } from "./helpers.js";
 
 beforeAll(async () => {
   await ready;
@@ -107,8 +107,8 @@ describe("adamw", () => {
     };
     const hp = fill(1);
     const hg = fill(2);
-    const p = uploadLarge(hp, [R, C], "f32");
-    const g = uploadLarge(hg, [R, C], "f32");
+    const p = tensor(hp, [R, C], "f32");
+    const g = tensor(hg, [R, C], "f32");
     const m = zeros([R, C]);
     const v = zeros([R, C]);
     const opts = { lr: 1e-2, weightDecay: 0.1, step: 1 };

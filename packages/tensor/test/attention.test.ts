@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DTypeError, LimitError, ReleasedError, ShapeError, attention, dispose, matmul, softmax, tensor, type Tensor } from "../src/index.js";
 import { attentionRef } from "../src/ops/attention.js";
-import { FC, TOL, assertClose, dimArb, randomValues, readRange, ready, uploadLarge } from "./helpers.js";
+import { FC, TOL, assertClose, dimArb, randomValues, readRange, ready } from "./helpers.js";
 
 beforeAll(async () => {
   await ready;
@@ -58,7 +58,7 @@ describe("attention vs float64 (explicit softmax(q kᵀ·scale + mask) v)", () =
       return a;
     };
     const [qa, ka, va] = [hashed(0x9e3779b1), hashed(0x85ebca6b), hashed(0xc2b2ae35)];
-    const [q, k, v] = [qa, ka, va].map((a) => uploadLarge(a, [B, H, T, Dh], "f32")) as [Tensor, Tensor, Tensor];
+    const [q, k, v] = [qa, ka, va].map((a) => tensor(a, [B, H, T, Dh], "f32")) as [Tensor, Tensor, Tensor];
     expect(() => q.binding("test")).toThrow(LimitError);
     const { out, lse } = attention(q, k, v, { causal: true });
     try {

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DTypeError, IndexError, LimitError, ReleasedError, ShapeError, crossEntropy, dispose, tensor, type Reduction } from "../src/index.js";
 import { crossEntropyRef } from "../src/ops/cross-entropy.js";
-import { FC, TOL, assertClose, dimArb, randomValues, ready, uploadLarge } from "./helpers.js";
+import { FC, TOL, assertClose, dimArb, randomValues, ready } from "./helpers.js";
 
 beforeAll(async () => {
   await ready;
@@ -32,7 +32,7 @@ describe("crossEntropy vs float64", () => {
     const logits = new Float32Array(N * V);
     for (let i = 0; i < logits.length; i++) logits[i] = (Math.imul(i, 0x9e3779b1) >>> 20) / 512 - 4; // hashed, in [-4, 4)
     const targets = Array.from({ length: N }, (_, n) => (n % 97 === 5 ? -100 : (n * 7919) % V));
-    const x = uploadLarge(logits, [N, V], "f32");
+    const x = tensor(logits, [N, V], "f32");
     const t = tensor(targets, [N], "i32");
     expect(() => x.binding("test")).toThrow(LimitError);
     const mean = crossEntropy(x, t);

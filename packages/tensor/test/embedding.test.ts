@@ -3,7 +3,7 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DTypeError, IndexError, ReleasedError, ShapeError, device, embedding, embeddingRef, tensor } from "../src/index.js";
-import { FC, TOL, checkOp, dimArb, randomValues, readRange, ready, shapeArb, uploadLarge } from "./helpers.js";
+import { FC, TOL, checkOp, dimArb, randomValues, readRange, ready, shapeArb } from "./helpers.js";
 
 beforeAll(async () => {
   await ready;
@@ -68,7 +68,7 @@ describe("embedding", () => {
     expect(V * D * 4).toBeGreaterThan(device().maxBinding);
     const data = new Float32Array(V * D);
     for (let r = 0; r < V; r++) for (let c = 0; c < D; c++) data[r * D + c] = r * 7 + c; // exact in f32
-    const w = uploadLarge(data, [V, D], "f32");
+    const w = tensor(data, [V, D], "f32");
     const rowsPerChunk = Math.floor((device().maxBinding / 4 - device().limits.minStorageBufferOffsetAlignment / 4) / D);
     const picks = [0, rowsPerChunk - 1, rowsPerChunk, V - 1, 12345, rowsPerChunk + 1, 3];
     const ids = tensor(picks, [1, picks.length], "i32");

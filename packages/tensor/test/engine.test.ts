@@ -1,5 +1,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { Tensor, device, dispose, tensor, tidy, zeros, full, ReleasedError, ShapeError, LimitError, ones } from "../src/index.js";
+import {
+  Tensor, add, device, dispose, embedding, full, layerNorm, LimitError, matmul, mul, ones, permute, randn, ReleasedError, ShapeError, softmax, sum,
+  tensor, tidy, zeros,
+} from "../src/index.js";
 import { ready } from "./helpers.js";
 
 beforeAll(async () => {
@@ -105,20 +108,43 @@ describe("memory", () => {
   });
 
   it("keeps live bytes flat over thousands of ops", async () => {
-    const x = ones([1000]);
+    const x = randn([16, 32], 1);
+    const w = randn([32, 48], 2);
+    const bias = randn([48], 3);
+    const ids = tensor([0, 5, 2, 15], [4], "i32");
     const before = device().stats();
-    for (let i = 0; i < 3000; i++) {
+    let loss = 0;
+    for (let i = 0; i < 1000; i++) {
       tidy(() => {
-        zeros([1000 + (i % 7)]);
-        full([37], i);
-      });
+        const h = matmul(x, w, { bias, activation: "gelu" }); // (16, 48)
+        const y = layerNorm(add(h, mul(h, 0.5)), ones([48]), zeros([48]));
+        const rows = embedding(y, ids); // (4, 48)
+        const s = softmax(permute(rows, [1, 0]));
+        return sum(s);
+      }).dispose();
+      if (i % 250 === 249) loss += await tidy(() => sum(x)).item();
     }
     await device().sync();
     const after = device().stats();
+    expect(after.dispatches - before.dispatches).toBeGreaterThan(8000);
     expect(after.liveBytes).toBe(before.liveBytes);
     expect(after.liveBuffers).toBe(before.liveBuffers);
-    expect(after.pooledBuffers).toBeLessThan(20);
-    x.dispose();
+    expect(after.pooledBuffers).toBeLessThan(40);
+    expect(Number.isFinite(loss)).toBe(true);
+    dispose(x, w, bias, ids);
+  });
+
+  it("restores the global setImmediate after a polite wait", async () => {
+    const original = globalThis.setImmediate;
+    const r = device().recorder;
+    for (const polite of [true, false]) {
+      r.politeWait = polite;
+      const t = tidy(() => matmul(randn([64, 64], 4), randn([64, 64], 5)));
+      expect((await t.toArray()).length).toBe(4096);
+      expect(globalThis.setImmediate).toBe(original);
+      t.dispose();
+    }
+    r.politeWait = device().adapter.software;
   });
 
   it("batches dispatches into few submits", async () => {

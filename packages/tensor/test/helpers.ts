@@ -99,21 +99,9 @@ export async function checkOp(opts: {
   }
 }
 
-// ---- large tensors (above one storage binding): upload and partial read back ----
-import { alloc as allocLarge, device as deviceLarge } from "../src/index.js";
-import type { AnyTypedArray, DType } from "../src/index.js";
-
-/** Uploads `data` as a tensor of `shape`, also when it is above maxStorageBufferBindingSize (`tensor()` is not). */
-export function uploadLarge(data: AnyTypedArray, shape: number[], dtype: DType): Tensor {
-  const t = allocLarge(shape, dtype, deviceLarge(), true);
-  const step = 1 << 24;
-  for (let s = 0; s < data.length; s += step) {
-    const n = Math.min(step, data.length - s);
-    const { binding, skip } = t.rangeBinding("uploadLarge", "t", s, n);
-    deviceLarge().gpu.queue.writeBuffer(binding.buffer, binding.offset + skip * 4, data.buffer, data.byteOffset + s * 4, n * 4);
-  }
-  return t;
-}
+// ---- large tensors (above one storage binding): partial read back ----
+import { device as deviceLarge } from "../src/index.js";
+import type { AnyTypedArray } from "../src/index.js";
 
 /** Reads elements [start, start + count) of `t` (raw 32-bit words as `t.dtype`) without reading the rest. */
 export async function readRange(t: Tensor, start: number, count: number): Promise<AnyTypedArray> {

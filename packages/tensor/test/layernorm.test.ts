@@ -12,7 +12,7 @@ import {
   layerNormWithStats,
   tensor,
 } from "../src/index.js";
-import { FC, TOL, assertClose, checkOp, dimArb, randomValues, readRange, ready, shapeArb, uploadLarge } from "./helpers.js";
+import { FC, TOL, assertClose, checkOp, dimArb, randomValues, readRange, ready, shapeArb } from "./helpers.js";
 
 beforeAll(async () => {
   await ready;
@@ -114,7 +114,7 @@ describe("layerNorm", () => {
       host.set(src.subarray(rot), r * C);
       host.set(src.subarray(0, rot), r * C + C - rot);
     }
-    const x = uploadLarge(host, [R, C], "f32");
+    const x = tensor(host, [R, C], "f32");
     const w = tensor(Float32Array.from(randomValues(C, 12), (v) => v + 1));
     const b = tensor(Float32Array.from(randomValues(C, 13)));
     const ws = await w.toArray();

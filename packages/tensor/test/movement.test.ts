@@ -24,7 +24,7 @@ import {
   transpose,
   type Tensor,
 } from "../src/index.js";
-import { EDGE_DIMS, FC, TOL, checkOp, dimArb, randomValues, readRange, ready, shapeArb, uploadLarge } from "./helpers.js";
+import { EDGE_DIMS, FC, TOL, checkOp, dimArb, randomValues, readRange, ready, shapeArb } from "./helpers.js";
 
 beforeAll(async () => {
   await ready;
@@ -354,7 +354,7 @@ describe("above one storage binding and 65535 workgroups", () => {
     expect(n * 4).toBeGreaterThan(device().maxBinding);
     const data = new Uint32Array(n);
     for (let i = 0; i < n; i++) data[i] = i;
-    const x = uploadLarge(data, [2, R, C], "u32");
+    const x = tensor(data, [2, R, C], "u32");
     const at = (b: number, r: number, c: number): number => (b * R + r) * C + c;
     // reads `count` elements of `t` at flat `start` and compares with want(i)
     const expectAt = async (t: Tensor, start: number, count: number, want: (i: number) => number, what: string) => {
@@ -396,7 +396,7 @@ describe("above one storage binding and 65535 workgroups", () => {
     sl.dispose();
 
     // concat along the last axis with a [2, R, 3] block: row groups, scalar, > 65535 workgroups
-    const tail = uploadLarge(new Uint32Array(2 * R * 3).fill(7), [2, R, 3], "u32");
+    const tail = tensor(new Uint32Array(2 * R * 3).fill(7), [2, R, 3], "u32");
     const ct = concat([x, tail], 2);
     const ctAt = (i: number): number => { const c = i % (C + 3); const br = Math.floor(i / (C + 3)); return c < C ? br * C + c : 7; };
     for (const p of probes(ct.size)) await expectAt(ct, p, 8, ctAt, `concat @${p}`);

@@ -15,7 +15,7 @@ import {
   sum,
   tensor,
 } from "../src/index.js";
-import { FC, TOL, TOL_LONG, assertClose, checkOp, randomValues, ready, shapeArb, uploadLarge } from "./helpers.js";
+import { FC, TOL, TOL_LONG, assertClose, checkOp, randomValues, ready, shapeArb } from "./helpers.js";
 
 beforeAll(async () => {
   await ready;
@@ -202,7 +202,7 @@ describe("tensors above one storage binding", () => {
       host.set(src.subarray(rot), r * V);
       host.set(src.subarray(0, rot), r * V + V - rot);
     }
-    const x = uploadLarge(host, [R, V], "f32");
+    const x = tensor(host, [R, V], "f32");
     const s = sum(x, -1);
     const m = max(x, 1);
     const a = argmax(x);

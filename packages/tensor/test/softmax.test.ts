@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DTypeError, LimitError, ReleasedError, ShapeError, dispose, logSoftmax, softmax, tensor } from "../src/index.js";
 import { logSoftmaxRef, softmaxRef } from "../src/ops/softmax.js";
-import { FC, TOL, assertClose, checkOp, dimArb, randomValues, readRange, ready, uploadLarge } from "./helpers.js";
+import { FC, TOL, assertClose, checkOp, dimArb, randomValues, readRange, ready } from "./helpers.js";
 
 beforeAll(async () => {
   await ready;
@@ -14,7 +14,7 @@ describe("softmax / logSoftmax vs float64", () => {
     const V = 50257;
     const data = new Float32Array(N * V);
     for (let i = 0; i < data.length; i++) data[i] = (Math.imul(i, 0x9e3779b1) >>> 20) / 512 - 4; // hashed, in [-4, 4)
-    const x = uploadLarge(data, [N, V], "f32");
+    const x = tensor(data, [N, V], "f32");
     expect(() => x.binding("test")).toThrow(LimitError);
     const y = softmax(x);
     try {

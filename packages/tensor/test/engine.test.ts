@@ -122,7 +122,11 @@ describe("memory", () => {
         const s = softmax(permute(rows, [1, 0]));
         return sum(s);
       }).dispose();
-      if (i % 250 === 249) loss += await tidy(() => sum(x)).item();
+      if (i % 250 === 249) {
+        const total = sum(x);
+        loss += await total.item();
+        total.dispose();
+      }
     }
     await device().sync();
     const after = device().stats();

@@ -1,8 +1,10 @@
 // Exits 0 when Dawn gives an adapter that can run a compute shader, 1 otherwise.
 import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
 
+// resolve `webgpu` as the engine package does (it is that package's dependency)
 const require = createRequire(new URL("../packages/tensor/package.json", import.meta.url));
-const { create, globals } = require("webgpu");
+const { create, globals } = await import(pathToFileURL(require.resolve("webgpu")).href);
 Object.assign(globalThis, globals);
 const gpu = create([]);
 globalThis.__llmsEyeGpu = gpu; // keep alive for the process's life

@@ -7,6 +7,11 @@ import {
   type Tensor, add, clone, div, exp, gelu, layerNormWithStats, log, matmul, mean, mul, neg, permute, softmax, sub, sum, tanh,
   zeros,
 } from "@llms-eye/tensor";
+import { type AttentionAttrs, type InfoNCEAttrs, type PatchEmbedAttrs, attentionRule, infoNCERule, patchEmbedRule } from "./rules-attention.js";
+import {
+  type ConcatAttrs, type CrossEntropyAttrs, type EmbeddingAttrs, type IndexSelectAttrs, type SliceAttrs, concatRule, crossEntropyRule,
+  embeddingRule, indexSelectRule, quickGeluRule, sliceRule,
+} from "./rules-losses.js";
 
 type Shape = readonly number[];
 export interface Attrs {
@@ -27,6 +32,15 @@ export interface Attrs {
   permute: { perm: number[] };
   softmax: null;
   layerNorm: { eps: number };
+  attention: AttentionAttrs;
+  infoNCE: InfoNCEAttrs;
+  patchEmbed: PatchEmbedAttrs;
+  crossEntropy: CrossEntropyAttrs;
+  embedding: EmbeddingAttrs;
+  indexSelect: IndexSelectAttrs;
+  quickGelu: null;
+  slice: SliceAttrs;
+  concat: ConcatAttrs;
 }
 export type Primitive = keyof Attrs;
 
@@ -176,6 +190,15 @@ export const rules: { [P in Primitive]: Rule<Attrs[P]> } = {
     },
     backward: (g, [x, w, mu, rstd], _a, needs, [shape]) => layerNormGrad(g, x!, w!, mu!, rstd!, needs, shape!),
   },
+  attention: attentionRule,
+  infoNCE: infoNCERule,
+  patchEmbed: patchEmbedRule,
+  crossEntropy: crossEntropyRule,
+  embedding: embeddingRule,
+  indexSelect: indexSelectRule,
+  quickGelu: quickGeluRule,
+  slice: sliceRule,
+  concat: concatRule,
 };
 
 const C = Math.sqrt(2 / Math.PI);

@@ -16,6 +16,7 @@ export * from "./ops/matmul.js";
 export * from "./ops/softmax.js";
 export * from "./ops/cross-entropy.js";
 export * from "./ops/attention.js";
+export * from "./ops/attention-backward.js";
 export * from "./ops/infonce.js";
 export * from "./ops/embedding.js";
 export * from "./ops/permute.js";

@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { DTypeError, IndexError, LimitError, ReleasedError, ShapeError, crossEntropy, dispose, tensor, type Reduction } from "../src/index.js";
-import { crossEntropyRef } from "../src/ops/cross-entropy.js";
-import { FC, TOL, assertClose, dimArb, randomValues, ready } from "./helpers.js";
+import { DTypeError, IndexError, LimitError, ReleasedError, ShapeError, crossEntropy, crossEntropyBackward, device, dispose, tensor, type Reduction } from "../src/index.js";
+import { crossEntropyBackwardRef, crossEntropyRef } from "../src/ops/cross-entropy.js";
+import { FC, TOL, assertClose, dimArb, randomValues, readRange, ready } from "./helpers.js";
 
 beforeAll(async () => {
   await ready;
@@ -126,5 +126,95 @@ describe("crossEntropy errors", () => {
     expect(() => crossEntropy(x, t)).toThrow(ReleasedError);
     expect(() => crossEntropy(x, t)).toThrow(/crossEntropy: expected a live tensor for targets/);
     x.dispose();
+  });
+});
+
+describe("crossEntropyBackward vs float64", () => {
+  // f32 softmax (exp of x - lse) times a scale: a few ulps of each probability
+  const TOL_GRAD = { abs: 1e-6, rel: 1e-4 };
+
+  it("random shapes, ignore index, reductions, number or tensor gradients", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        dimArb(65),
+        fc.oneof(dimArb(129), fc.integer({ min: 130, max: 1500 })),
+        fc.integer({ min: 1, max: 1 << 30 }),
+        fc.constantFrom<Reduction>("mean", "sum", "none"),
+        fc.constantFrom(undefined, -1, 0),
+        fc.boolean(),
+        async (N, V, seed, reduction, ignoreIndex, asTensor) => {
+          const logits = Float32Array.from(randomValues(N * V, seed, 6));
+          const ign = ignoreIndex ?? -100;
+          const u = randomValues(N, seed + 1);
+          const targets = Array.from(u, (r, n) => (r > 0.6 ? ign : Math.floor(((r + 1) / 2) * V) % V));
+          const gRows = Float32Array.from(randomValues(reduction === "none" ? N : 1, seed + 2, 2));
+          const x = tensor(logits, [N, V]);
+          const t = tensor(targets, [N], "i32");
+          const gt = tensor(gRows, [gRows.length]);
+          const { loss, lse } = crossEntropy(x, t, { reduction, ignoreIndex });
+          const opts = { reduction, ignoreIndex };
+          const g = asTensor ? gt : gRows[0]!;
+          const dx = crossEntropyBackward(x, t, lse, g, opts);
+          try {
+            expect(dx.shape).toEqual([N, V]);
+            const want = crossEntropyBackwardRef(logits, targets, N, V, asTensor ? gRows : gRows[0]!, opts);
+            assertClose(await dx.toArray(), want, TOL_GRAD, `[${N}, ${V}] ${JSON.stringify(opts)} tensor=${asTensor}`);
+          } finally {
+            dispose(x, t, gt, loss, lse, dx);
+          }
+        },
+      ),
+      { ...FC, numRuns: 15 },
+    );
+  });
+
+  it("every row ignored gives zeros; rows sum to 0 (softmax minus one-hot)", async () => {
+    const x = tensor(Float32Array.from(randomValues(12, 5, 3)), [3, 4]);
+    const t = tensor([-100, -100, -100], [3], "i32");
+    const { lse } = crossEntropy(x, t);
+    const dx = crossEntropyBackward(x, t, lse, 1);
+    expect(Array.from(await dx.toArray())).toEqual(new Array(12).fill(0));
+    const t2 = tensor([0, 3, 1], [3], "i32");
+    const dx2 = crossEntropyBackward(x, t2, lse, 1, { reduction: "sum" });
+    const got = await dx2.toArray();
+    for (let n = 0; n < 3; n++) expect(Math.abs(got[4 * n]! + got[4 * n + 1]! + got[4 * n + 2]! + got[4 * n + 3]!)).toBeLessThan(1e-6);
+    dispose(x, t, lse, dx, t2, dx2);
+  });
+
+  it("[680, 50257] (137 MB, above one storage binding) runs in row chunks", async (ctx) => {
+    if (device().maxBinding > 2 ** 28) ctx.skip(); // a real GPU: one binding holds it
+    const N = 680;
+    const V = 50257;
+    expect(N * V * 4).toBeGreaterThan(device().maxBinding);
+    const logits = new Float32Array(N * V);
+    for (let i = 0; i < logits.length; i++) logits[i] = (Math.imul(i, 0x9e3779b1) >>> 20) / 512 - 4;
+    const targets = Array.from({ length: N }, (_, n) => (n % 97 === 5 ? -100 : (n * 7919) % V));
+    const x = tensor(logits, [N, V]);
+    const t = tensor(targets, [N], "i32");
+    const { loss, lse } = crossEntropy(x, t);
+    const dx = crossEntropyBackward(x, t, lse, 1);
+    try {
+      const rows = [0, 5, 333, 334, 678, 679];
+      for (const n of rows) {
+        const got = await readRange(dx, n * V, V);
+        const want = crossEntropyBackwardRef(logits.subarray(n * V, (n + 1) * V), [targets[n]!], 1, V, 1 / targets.filter((v) => v !== -100).length, { reduction: "sum" });
+        assertClose(got, want, TOL_GRAD, `row ${n}`);
+      }
+    } finally {
+      dispose(x, t, loss, lse, dx);
+    }
+  });
+
+  it("rejects mismatched lse, gradLoss and released tensors", () => {
+    const x = tensor(Float32Array.from(randomValues(12, 1)), [3, 4]);
+    const t = tensor([0, 1, 2], [3], "i32");
+    const lse = tensor([0, 0, 0], [3]);
+    expect(() => crossEntropyBackward(x, t, tensor([0, 0], [2]), 1)).toThrow(/crossEntropyBackward: expected shape \[3\] for lse, got \[2\] \(logits=\[3, 4\]\)/);
+    expect(() => crossEntropyBackward(x, t, lse, tensor([1, 1], [2]))).toThrow(/expected 1 element\(s\) for gradLoss, got \[2\]/);
+    expect(() => crossEntropyBackward(x, t, lse, tensor([1], [1]), { reduction: "none" })).toThrow(/expected 3 element\(s\) for gradLoss/);
+    expect(() => crossEntropyBackward(x, tensor([0, 1], [2], "i32"), lse, 1)).toThrow(ShapeError);
+    lse.dispose();
+    expect(() => crossEntropyBackward(x, t, lse, 1)).toThrow(/crossEntropyBackward: expected a live tensor for lse/);
+    dispose(x, t);
   });
 });

@@ -1,6 +1,7 @@
 // matmul "cpu" variant: a tile kernel for software adapters (lavapipe), one dispatch per
-// K slice of TK, each adding its partial product to C (matmul.ts then applies bias and
-// activation in one elementwise pass).
+// K slice of TK, each adding its partial product to C; then, at the end of this file, the
+// passes matmul.ts runs afterwards: copying padded C rows into the output (unpadRows) and
+// bias + activation as one elementwise pass (cpuEpilogue).
 //
 // What lavapipe does with WGSL (Mesa 25.0.7, AVX2; read from GALLIVM_DEBUG=asm): a
 // workgroup's invocations run as 8-wide SIMD lanes. Every value derived from a loop counter,
@@ -13,25 +14,35 @@
 // keeps its own row of A in registers (lanes = rows of C), and a fully unrolled TK x TN block
 // of multiply-adds reads the tile at constant addresses (3 instructions per 8 lane-FMAs). What
 // stays expensive is the per-lane work: the A row, reading and writing C once per K slice,
-// staging. TK = TN = 32 keeps it at ~3x the arithmetic while the unrolled block still compiles
-// in ~5 s (9 s with scalar A and C) on a cold Mesa shader cache (later processes hit the disk
-// cache). Tried and measured no better: 64 or 128 lanes, TK x TN of 48x24 / 64x16, K slices
+// staging. Per lane and slice, in instructions: multiply-adds 3*TK*TN/8, A ~10*TK, C ~20*TN
+// (a vec4 read + write per 4 columns), staging ~10*TK*TN/WG. TK = 64, TN = 32 (C round trips
+// halved against 32 x 32) measured, same process, old vs new on a loaded machine: 1600x768x3072
+// +23%, 1600x3072x768 +29%, dlogits^T @ h (transA, 8192x1600x768) +66%, dlogits @ wte
+// (1600x8192x768) +48%, h @ wte^T (1600x768x6145, with matmul.ts's padded C rows) +45%.
+// Cold-cache compile (later processes hit Mesa's disk cache), a4c4 / a1c4 / a4c1 / a1c1:
+// 32x32 1.9 / 3.7 / 5.2 / 5.0 s, 64x32 2.5 / 6.1 / 7.7 / 11.2 s, 96x32 11-20 s, 128x32 12-27 s
+// (too slow). Tried and measured no better: 64 or 128 lanes, TK x TN of 48x24 / 64x16, K slices
 // joined by barriers in one dispatch (compile time x4), LP_NATIVE_VECTOR_WIDTH=512, bias and
 // activation fused into the stores (compile time x3).
 //
 // Workgroup: WG = 64 lanes, lane l owns row m0 + l of the tile, columns n0 .. n0 + TN.
 // Pass: stage B[k0.., n0..] (zero outside K, N) -> barrier -> a_k = A[row, k] (vec4 loads
 // when rows are 16-byte aligned) -> per group of 8 columns: 8 x TK multiply-adds, then the
-// group's stores (vec4 when C rows are aligned and N % 4 == 0; storing between groups also
-// keeps each basic block small, which keeps LLVM's compile time linear). Dispatch
-// [ceil(N/TN), ceil(M/WG), batches]. Host side (chunking, orientation): matmul.ts.
+// group's stores (vec4 when C rows are aligned and N % 4 == 0 or rows are padded; storing
+// between groups also keeps each basic block small, which keeps LLVM's compile time linear).
+// Dispatch [ceil(N/TN), ceil(M/WG), batches]. Host side (chunking, orientation): matmul.ts.
 
-export const TILE = { wg: 64, tk: 32, tn: 32, group: 8 } as const;
+import { WG_ARGS, WG_INDEX, kernel, run, type Kernel } from "../kernel.js";
+import type { Tensor } from "../tensor.js";
+import { ACTIVATION_WGSL, ACTIVATIONS } from "./activation.js";
+import { forChunks, maxChunkElems } from "./util.js";
+
+export const TILE = { wg: 64, tk: 64, tn: 32, group: 8 } as const;
 
 export interface TileOptions {
   /** A rows contiguous along K and 16-byte aligned: load A as vec4. */
   vec4A: boolean;
-  /** C rows contiguous and 16-byte aligned with N % 4 == 0: store C as vec4. */
+  /** C rows contiguous and 16-byte aligned with N % 4 == 0 (or padded past N): store C as vec4. */
   vec4C: boolean;
 }
 
@@ -92,4 +103,68 @@ var<workgroup> Bs: array<f32, ${TK * TN}>;
   let row = min(m0 + lid, p.M - 1u);
 ${L.join("\n")}
 }`;
+}
+
+// Host-side passes of the cpu variant (called by matmul.ts after the tile dispatches).
+
+const epilogueKernel = (hasBias: boolean): Kernel =>
+  kernel("matmul-epilogue", hasBias ? "bias" : "", () => ({
+    bindings: hasBias ? (["rw", "read"] as const) : (["rw"] as const),
+    code: `
+struct P { n: u32, skip: u32, N: u32, col0: u32, act: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read_write> C: array<f32>;
+${hasBias ? "@group(0) @binding(2) var<storage, read> bias: array<f32>;" : ""}
+${ACTIVATION_WGSL}
+@compute @workgroup_size(256) fn main(${WG_ARGS}) {
+  let base = (${WG_INDEX} * 256u + lid) * 4u;
+  for (var j = 0u; j < 4u; j++) {
+    let i = base + j;
+    if (i >= p.n) { return; }
+    var x = C[p.skip + i];
+    ${hasBias ? "x += bias[(p.col0 + i) % p.N];" : ""}
+    switch p.act {
+      ${ACTIVATIONS.map((a, i) => `case ${i}u: { x = act_${a}(x); }`).join("\n      ")}
+      default: {}
+    }
+    C[p.skip + i] = x;
+  }
+}`,
+  }));
+
+/** out = act(out + bias) in place, in chunks that fit one binding. */
+export function cpuEpilogue(out: Tensor, N: number, bias: Tensor | undefined, act: number): void {
+  const k = epilogueKernel(bias !== undefined);
+  const b = bias?.binding("matmul", "bias");
+  forChunks(out.size, maxChunkElems(), (start, count) => {
+    const C = out.rangeBinding("matmul", "out", start, count);
+    run(k, b ? [C.binding, b] : [C.binding], [count, C.skip, N, start % N, act], Math.ceil(count / 1024), 2 * count);
+  });
+}
+
+const unpadKernel = (): Kernel =>
+  kernel("matmul-unpad", "", () => ({
+    bindings: ["read", "rw"] as const,
+    code: `
+struct P { n: u32, N: u32, ldc: u32, sskip: u32, dskip: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> S: array<f32>;
+@group(0) @binding(2) var<storage, read_write> D: array<f32>;
+@compute @workgroup_size(256) fn main(${WG_ARGS}) {
+  let i = ${WG_INDEX} * 256u + lid;
+  if (i >= p.n) { return; }
+  D[p.dskip + i] = S[p.sskip + (i / p.N) * p.ldc + i % p.N];
+}`,
+  }));
+
+/** dst[r, c] = src[r, c] for rows padded to `ldc` in src, `N` wide in dst; whole rows per chunk. */
+export function unpadRows(src: Tensor, dst: Tensor, N: number, ldc: number, limit: number): void {
+  const rows = dst.size / N;
+  const per = Math.max(1, Math.floor(limit / ldc));
+  for (let r0 = 0; r0 < rows; r0 += per) {
+    const nr = Math.min(per, rows - r0);
+    const S = src.rangeBinding("matmul", "out", r0 * ldc, (nr - 1) * ldc + N);
+    const D = dst.rangeBinding("matmul", "out", r0 * N, nr * N);
+    run(unpadKernel(), [S.binding, D.binding], [nr * N, N, ldc, S.skip, D.skip], Math.ceil((nr * N) / 256), (2 * nr * N));
+  }
 }

@@ -4,7 +4,9 @@
 //
 // Variants (force with `variant`):
 //   cpu  matmul-cpu.ts  unrolled tile kernel for software adapters, one dispatch per K slice
-//                       of 32; bias + activation as one elementwise pass afterwards
+//                       of 64; bias + activation as one elementwise pass afterwards; when
+//                       N % 4 != 0 (and M >= 32) C is computed with rows padded to a multiple
+//                       of 4 (vec4 stores) in a temporary, then copied into the output
 //   gpu  matmul-gpu.ts  64x64 workgroup-memory tile, 256 invocations, 4x4 outputs each,
 //                       fused epilogue; one pipeline (strides, bias, activation are uniforms)
 // "auto" = cpu on a software adapter, else gpu. Measured on lavapipe (Mesa 25.0.7, 2-core
@@ -12,6 +14,9 @@
 // idle cores would give, wall-clock in brackets): 1024^3 cpu 8.0 (3.5), gpu 1.6 (0.6), the
 // previous register-blocked loop kernel (8 rows x 1 column a lane) 2.6 (1.2). 2048^3 cpu
 // 12.5, 1600x768x3072 8-11 (up to 6.8 wall), 1600x768x50257 transB 8.0 (4.2 wall, 30 s).
+// K slice 32 -> 64 plus padded C rows, old vs new in one process, wall-clock GFLOPS, medians,
+// machine shared with other jobs: 1600x768x3072 4.8 -> 6.5, 1600x3072x768 4.4 -> 6.0,
+// 1600x768x50257 transB 2.9 -> 5.4 (32-42 s -> 21-23 s); more in matmul-cpu.ts.
 // Why not more: see matmul-cpu.ts; on a GPU the cpu variant would work but waste the device.
 //
 // Host side (this file): the output batch is cut into runs whose operand offsets advance by
@@ -22,14 +27,14 @@
 // C, later chunks add to it, and only the last applies bias and activation.
 import { device } from "../device.js";
 import { ReleasedError, ShapeError, fmtShape } from "../errors.js";
-import { WG_ARGS, WG_INDEX, kernel, run, type Kernel } from "../kernel.js";
+import { kernel, run, type Kernel } from "../kernel.js";
 import type { BufferBinding } from "../recorder.js";
 import { sizeOf } from "../shape.js";
 import { alloc, type Tensor } from "../tensor.js";
 import { ACTIVATION_WGSL, ACTIVATIONS, activationRef, type Activation } from "./activation.js";
-import { TILE, tileGemmWgsl, type TileOptions } from "./matmul-cpu.js";
+import { TILE, cpuEpilogue, tileGemmWgsl, unpadRows, type TileOptions } from "./matmul-cpu.js";
 import { GPU_TILE, gpuGemmWgsl } from "./matmul-gpu.js";
-import { expectDType, forChunks, maxChunkElems } from "./util.js";
+import { expectDType } from "./util.js";
 
 export type MatmulVariant = "auto" | "cpu" | "gpu";
 
@@ -139,13 +144,14 @@ export interface Chunking {
  * Batch strides are in elements (0 for a shared operand).
  */
 export function planChunks(
-  g: { M: number; N: number; K: number; nb: number; sa: number; sb: number; transA: boolean; transB: boolean },
+  g: { M: number; N: number; K: number; nb: number; sa: number; sb: number; transA: boolean; transB: boolean; ldc?: number },
   limit: number,
   tile: { tm: number; tn: number },
   maxWg: number,
 ): Chunking {
   const { M, N, K, transA, transB } = g;
-  const sc = M * N;
+  const ldc = g.ldc ?? N;
+  const sc = M * ldc;
   const ch = { bc: Math.min(g.nb, maxWg), mc: Math.min(M, tile.tm * maxWg), nc: Math.min(N, tile.tn * maxWg), kc: K };
   const half = (x: number, t: number): number => {
     const h = Math.ceil(x / 2);
@@ -156,7 +162,7 @@ export function planChunks(
   const ops: [number, Dim, number, Dim][] = [
     transA ? [g.sa, "kc", M, "mc"] : [g.sa, "mc", K, "kc"],
     transB ? [g.sb, "nc", K, "kc"] : [g.sb, "kc", N, "nc"],
-    [sc, "mc", N, "nc"],
+    [sc, "mc", ldc, "nc"],
   ];
   const tileOf = (d: Dim): number => (d === "mc" ? tile.tm : d === "nc" ? tile.tn : 64);
   for (;;) {
@@ -220,6 +226,8 @@ interface SubGemm {
   cBatch: number;
   batches: number;
   biasOff: number;
+  /** C rows are padded: columns up to the next multiple of 4 may be written */
+  cPad: boolean;
   /** K chunk position: first (writes C) and last (epilogue) */
   first: boolean;
   last: boolean;
@@ -236,7 +244,7 @@ function dispatchGpu(s: SubGemm, bias: BufferBinding | undefined, act: number): 
 /**
  * The cpu tile kernel, one dispatch per TILE.tk slice of K. Lanes run over rows of C, so when
  * M is small and N is not, the product is computed transposed (C^T = B^T A^T: lanes over N).
- * Bias and activation follow as one elementwise pass (epilogue()): fused into the unrolled
+ * Bias and activation follow as one elementwise pass (cpuEpilogue()): fused into the unrolled
  * kernel they tripled its compile time.
  */
 function dispatchCpu(s: SubGemm): void {
@@ -245,7 +253,7 @@ function dispatchCpu(s: SubGemm): void {
     ? { ...s, M: s.N, N: s.M, A: s.B, B: s.A, sam: s.sbn, sak: s.sbk, sbk: s.sak, sbn: s.sam, ldc: s.scn, scn: s.ldc, aBatch: s.bBatch, bBatch: s.aBatch }
     : s;
   const vec4A = t.sak === 1 && t.A.skip % 4 === 0 && t.sam % 4 === 0 && t.aBatch % 4 === 0;
-  const vec4C = t.scn === 1 && t.C.skip % 4 === 0 && t.ldc % 4 === 0 && t.cBatch % 4 === 0 && t.N % 4 === 0;
+  const vec4C = t.scn === 1 && t.C.skip % 4 === 0 && t.ldc % 4 === 0 && t.cBatch % 4 === 0 && (t.N % 4 === 0 || t.cPad);
   const k = cpuKernel({ vec4A, vec4C });
   const wg: [number, number, number] = [Math.ceil(t.N / TILE.tn), Math.ceil(t.M / TILE.wg), t.batches];
   for (let k0 = 0; k0 < t.K; k0 += TILE.tk) {
@@ -254,41 +262,6 @@ function dispatchCpu(s: SubGemm): void {
     const u = [t.M, t.N, kc, t.sam, t.sak, t.sbk, t.sbn, t.ldc, t.A.skip + k0 * t.sak, t.B.skip + k0 * t.sbk, t.C.skip, t.aBatch, t.bBatch, t.cBatch, 0, first ? 0 : 1, 0, t.scn];
     run(k, [t.A.binding, t.B.binding, t.C.binding, t.A.binding], u, wg, 2 * t.batches * t.M * t.N * kc);
   }
-}
-
-const epilogueKernel = (hasBias: boolean): Kernel =>
-  kernel("matmul-epilogue", hasBias ? "bias" : "", () => ({
-    bindings: hasBias ? (["rw", "read"] as const) : (["rw"] as const),
-    code: `
-struct P { n: u32, skip: u32, N: u32, col0: u32, act: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read_write> C: array<f32>;
-${hasBias ? "@group(0) @binding(2) var<storage, read> bias: array<f32>;" : ""}
-${ACTIVATION_WGSL}
-@compute @workgroup_size(256) fn main(${WG_ARGS}) {
-  let base = (${WG_INDEX} * 256u + lid) * 4u;
-  for (var j = 0u; j < 4u; j++) {
-    let i = base + j;
-    if (i >= p.n) { return; }
-    var x = C[p.skip + i];
-    ${hasBias ? "x += bias[(p.col0 + i) % p.N];" : ""}
-    switch p.act {
-      ${ACTIVATIONS.map((a, i) => `case ${i}u: { x = act_${a}(x); }`).join("\n      ")}
-      default: {}
-    }
-    C[p.skip + i] = x;
-  }
-}`,
-  }));
-
-/** out = act(out + bias) in place, in chunks that fit one binding. */
-function epilogue(out: Tensor, N: number, bias: Tensor | undefined, act: number): void {
-  const k = epilogueKernel(bias !== undefined);
-  const b = bias?.binding("matmul", "bias");
-  forChunks(out.size, maxChunkElems(), (start, count) => {
-    const C = out.rangeBinding("matmul", "out", start, count);
-    run(k, b ? [C.binding, b] : [C.binding], [count, C.skip, N, start % N, act], Math.ceil(count / 1024), 2 * count);
-  });
 }
 
 /** act(a @ b + bias), batched; see the file header for shapes and options. */
@@ -317,6 +290,10 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const tile = variant === "cpu" ? { tm: TILE.tn, tn: TILE.tn } : GPU_TILE;
   const act = ACTIVATIONS.indexOf(opts.activation ?? "none");
   const out = alloc([...g.batch, M, N], "f32");
+  // cpu variant with N % 4 != 0 (the LM head's 50257): compute into rows padded to a multiple
+  // of 4 so that C is stored as vec4, then copy into out (see the header)
+  const ldc = !fused && N % 4 !== 0 && M >= TILE.wg / 2 ? N + 4 - (N % 4) : N;
+  const cOut = ldc === N ? out : alloc([...g.batch, M, ldc], "f32");
   const limit = matmulTuning.maxBindingElems || Math.floor(dev.maxBinding / 4) - dev.limits.minStorageBufferOffsetAlignment / 4;
   const maxWg = dev.limits.maxComputeWorkgroupsPerDimension;
   const biasBinding = fused ? bias?.binding(op, "bias") : undefined;
@@ -325,7 +302,8 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   for (const r of batchRuns(g.batch, g.aBatch, g.bBatch)) {
     const sa = r.sa * M * K;
     const sb = r.sb * K * N;
-    const ch = planChunks({ M, N, K, nb: r.count, sa, sb, transA, transB }, limit, tile, maxWg);
+    // (3 elements of slack for the padded rows' last vec4)
+    const ch = planChunks({ M, N, K, nb: r.count, sa, sb, transA, transB, ldc }, ldc === N ? limit : limit - 3, tile, maxWg);
     for (let b0 = 0; b0 < r.count; b0 += ch.bc) {
       const bc = Math.min(ch.bc, r.count - b0);
       for (let m0 = 0; m0 < M; m0 += ch.mc) {
@@ -336,16 +314,18 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
             const kc = Math.min(ch.kc, K - k0);
             const aStart = (r.a0 + b0 * r.sa) * M * K + m0 * sam + k0 * sak;
             const bStart = (r.b0 + b0 * r.sb) * K * N + k0 * sbk + n0 * sbn;
-            const cStart = (r.start + b0) * M * N + m0 * N + n0;
+            const cStart = (r.start + b0) * M * ldc + m0 * ldc + n0;
             const sub: SubGemm = {
                 M: mc,
                 N: nc,
                 K: kc,
                 A: a.rangeBinding(op, "a", aStart, (bc - 1) * sa + (mc - 1) * sam + (kc - 1) * sak + 1),
                 B: b.rangeBinding(op, "b", bStart, (bc - 1) * sb + (kc - 1) * sbk + (nc - 1) * sbn + 1),
-                C: out.rangeBinding(op, "out", cStart, (bc - 1) * M * N + (mc - 1) * N + nc),
-                sam, sak, sbk, sbn, ldc: N, scn: 1,
-                aBatch: sa, bBatch: sb, cBatch: M * N, batches: bc,
+                // padded rows: the last vec4 store of a row may reach past nc (into the padding)
+                C: cOut.rangeBinding(op, "out", cStart, (bc - 1) * M * ldc + (mc - 1) * ldc + (ldc === N ? nc : Math.min(Math.ceil(nc / 4) * 4, ldc - n0))),
+                sam, sak, sbk, sbn, ldc, scn: 1,
+                aBatch: sa, bBatch: sb, cBatch: M * ldc, batches: bc,
+                cPad: ldc !== N,
                 biasOff: n0,
                 first: k0 === 0,
                 last: k0 + kc >= K,
@@ -357,7 +337,11 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
       }
     }
   }
-  if (!fused && (bias || act !== 0)) epilogue(out, N, bias, act);
+  if (cOut !== out) {
+    unpadRows(cOut, out, N, ldc, limit);
+    cOut.dispose();
+  }
+  if (!fused && (bias || act !== 0)) cpuEpilogue(out, N, bias, act);
   return out;
 }
 

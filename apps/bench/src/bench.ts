@@ -41,6 +41,8 @@ export interface Prepared {
   validate(): Promise<void>;
   /** One timed run; resolves when the GPU has finished. */
   step(): Promise<void>;
+  /** Releases what `keep` does not hold (e.g. optimizer state). */
+  dispose?(): void;
 }
 
 export interface Family {
@@ -177,8 +179,9 @@ export async function runOurs(c: OurCase, timing: Timing): Promise<BenchRecord> 
   const base = { op: c.op, shape: c.shape, engine: "llms-eye" };
   const held: Tensor[] = [];
   const keep: Keep = (t) => (held.push(t), t);
+  let prepared: Prepared | undefined;
   try {
-    const prepared = await c.setup(keep);
+    prepared = await c.setup(keep);
     const t0 = performance.now();
     try {
       await prepared.validate();
@@ -191,6 +194,7 @@ export async function runOurs(c: OurCase, timing: Timing): Promise<BenchRecord> 
   } catch (e) {
     return { ...base, median_ms: null, error: `error: ${errorText(e)}` };
   } finally {
+    prepared?.dispose?.();
     for (const t of held) t.dispose();
   }
 }

@@ -9,4 +9,5 @@ export const FAMILIES: Record<string, () => Promise<Family>> = {
   "cross-entropy": async () => (await import("./cross-entropy.js")).family,
   infonce: async () => (await import("./infonce.js")).family,
   adamw: async () => (await import("./adamw.js")).family,
+  "train-step": async () => (await import("./train-step.js")).family,
 };

@@ -5,7 +5,7 @@
 /** One result, as written by `--json` (one JSON array of these). */
 export interface BenchRecord {
   op: string;
-  /** Dimensions joined by "x", e.g. "2048x2048x2048" (matmul: M x K x N). */
+  /** Dimensions joined by "x", e.g. "2048x2048x2048" (matmul: M x K x N), or a named shape ("distilgpt2-b8-t64"). */
   shape: string;
   engine: string;
   /** Median wall time of one run, GPU work included; null when the case failed. */
@@ -34,7 +34,8 @@ export type OpSpec =
   | { op: "softmax"; n: number; v: number }
   | { op: "cross-entropy"; n: number; v: number }
   | { op: "infonce"; b: number; e: number }
-  | { op: "adamw"; shapes: number[][] };
+  | { op: "adamw"; shapes: number[][] }
+  | { op: "train_step_gpt2"; layers: number; width: number; heads: number; vocab: number; positions: number; batch: number; seq: number };
 
 export interface Timing {
   warmup: number;
@@ -176,7 +177,8 @@ export function formatRow(r: BenchRecord, ceiling: { gflops?: number; gbps?: num
   const ratio = oursMs !== undefined && r.median_ms !== null && r.engine !== "llms-eye" ? `${fmtNum(r.median_ms / oursMs)}x` : "";
   const cells = [r.op, r.shape, r.engine, r.median_ms === null ? "FAILED" : fmtNum(r.median_ms), thr, frac, ratio];
   const line = cells.map((c, i) => pad(c, COLS[i]![1], i >= 3)).join("");
-  const tail = r.error ? ` ${r.error}` : note ? ` ${note}` : "";
+  const rate = r.gflops !== undefined && r.items_per_s !== undefined ? `${fmtNum(r.items_per_s)} items/s` : "";
+  const tail = r.error ? ` ${r.error}` : [rate, note].filter(Boolean).map((s) => ` ${s}`).join(";");
   return (line + tail).trimEnd();
 }
 

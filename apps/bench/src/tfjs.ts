@@ -58,6 +58,8 @@ function estimateMs(spec: OpSpec): number {
       return flopsMs(2 * spec.b * spec.b * spec.e) + 20;
     case "adamw":
       return bytesMs(15 * 12 * spec.shapes.reduce((s, d) => s + d.reduce((a, b) => a * b, 1), 0));
+    case "train_step_gpt2":
+      return Infinity;
   }
 }
 
@@ -67,6 +69,7 @@ export class TfjsPeer implements Peer {
   readonly engine = "tfjs-webgpu";
 
   skip(spec: OpSpec, quick: boolean): string | undefined {
+    if (spec.op === "train_step_gpt2") return "no GPT-2 training step written for tfjs";
     const est = estimateMs(spec);
     if (quick && est > QUICK_MAX_MS) return `about ${(est / 1000).toFixed(1)} s a run on tfjs here; --quick`;
     return undefined;
@@ -237,5 +240,7 @@ function build(tf: Tf, spec: OpSpec, maxBinding: number): Built {
         dispose,
       };
     }
+    case "train_step_gpt2":
+      throw new Error("tfjs: no GPT-2 training step written for this peer");
   }
 }

@@ -1,17 +1,57 @@
-// The optional PyTorch peer (engine "torch"): the hook only. When `/usr/bin/python3 -c 'import
-// torch'` works, a later issue adds a Peer here that times each OpSpec in a python3 subprocess
-// (its own median over the same Timing) and returns it; until then it is skipped with a note.
-import { spawnSync } from "node:child_process";
-import type { Peer } from "./harness.js";
+// The optional PyTorch peer (engine "torch"): when `/usr/bin/python3 -c 'import torch'` works
+// (Debian's python3-torch), each OpSpec is timed by torch_peer.py in a python3 subprocess on
+// the CPU (its own median over the same Timing). OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are
+// unset for it so OpenBLAS picks the kernels for this CPU. Otherwise skipped with a note.
+import { spawn, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import type { OpSpec, Peer, Timing } from "./harness.js";
 
 export const PYTHON = "/usr/bin/python3";
+const SCRIPT = fileURLToPath(new URL("./torch_peer.py", import.meta.url));
+
+function peerEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  return env;
+}
+
+export class TorchPeer implements Peer {
+  readonly engine = "torch";
+  constructor(readonly version: string) {}
+
+  skip(): string | undefined {
+    return undefined;
+  }
+
+  bench(spec: OpSpec, timing: Timing): Promise<{ median_ms: number; runs: number }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(PYTHON, [SCRIPT, JSON.stringify(spec), JSON.stringify(timing)], { env: peerEnv() });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+      child.on("error", reject);
+      child.on("close", (code) => {
+        if (code !== 0) return reject(new Error(`torch peer exited ${code}: ${err.trim().split("\n").pop() ?? ""}`));
+        try {
+          const r = JSON.parse(out.trim().split("\n").pop() ?? "") as { median_ms: number; runs: number };
+          resolve({ median_ms: r.median_ms, runs: r.runs });
+        } catch {
+          reject(new Error(`torch peer: expected one JSON line on stdout, got ${JSON.stringify(out.slice(0, 200))}`));
+        }
+      });
+    });
+  }
+}
 
 /** The torch peer, or a one-line note saying why there is none. */
 export function torchPeer(): { peer?: Peer; note: string } {
-  const r = spawnSync(PYTHON, ["-c", "import torch; print(torch.__version__)"], { encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(PYTHON, ["-c", "import torch; print(torch.__version__, torch.get_num_threads())"], { encoding: "utf8", timeout: 60_000, env: peerEnv() });
   if (r.error || r.status !== 0) {
     const why = r.error ? r.error.message : (r.stderr.trim().split("\n").pop() ?? `exit ${r.status}`);
     return { note: `torch peer skipped: ${PYTHON} -c 'import torch' failed (${why})` };
   }
-  return { note: `torch ${r.stdout.trim()} found, but the torch peer is not implemented yet (a later issue)` };
+  const [version, threads] = r.stdout.trim().split(" ");
+  return { peer: new TorchPeer(version ?? "?"), note: `torch peer: PyTorch ${version} on the CPU, ${threads} thread(s) (${PYTHON})` };
 }

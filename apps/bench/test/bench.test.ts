@@ -10,6 +10,7 @@ import { type BenchRecord, compare, type Peer, sampleIndices, type Timing, Valid
 import { FAMILIES } from "../src/families.js";
 import { matmulCase } from "../src/matmul.js";
 import { TfjsPeer } from "../src/tfjs.js";
+import { torchPeer } from "../src/torch.js";
 
 const TINY: Timing = { warmup: 0, runs: 2, budgetMs: 200, minRuns: 1 };
 const quiet = { log: () => undefined };
@@ -18,8 +19,8 @@ const quiet = { log: () => undefined };
 function expectRecord(r: BenchRecord): void {
   const keys = ["op", "shape", "engine", "median_ms", "gflops", "gbps", "items_per_s", "runs", "error"];
   for (const k of Object.keys(r)) expect(keys, `unexpected key ${k}`).toContain(k);
-  expect(r.op).toMatch(/^[a-z][a-z-]*$/);
-  expect(r.shape).toMatch(/^\d+(x\d+)*$/);
+  expect(r.op).toMatch(/^[a-z][a-z0-9_-]*$/);
+  expect(r.shape).toMatch(/^(\d+(x\d+)*|[a-z][a-z0-9]*(-[a-z0-9]+)*)$/);
   expect(typeof r.engine).toBe("string");
   if (r.median_ms === null) {
     expect(typeof r.error).toBe("string");
@@ -42,7 +43,7 @@ describe("bench harness", () => {
     const { records, failures } = await runBench({ preset: "tiny", families, peers: [], json, ...quiet });
     expect(failures).toEqual([]);
     const ops = new Set(records.map((r) => r.op));
-    for (const op of ["fma-probe", "copy-probe", "matmul", "attention", "layernorm", "cross-entropy", "softmax", "infonce", "adamw"]) {
+    for (const op of ["fma-probe", "copy-probe", "matmul", "attention", "layernorm", "cross-entropy", "softmax", "infonce", "adamw", "train_step_gpt2"]) {
       expect(ops, op).toContain(op);
     }
     for (const r of records) {
@@ -109,5 +110,31 @@ describe("tfjs peer", () => {
     expect(ln.runs).toBeGreaterThanOrEqual(1);
     expect(peer.skip({ op: "matmul", m: 2048, k: 2048, n: 2048, transB: false }, true)).toMatch(/--quick/);
     expect(peer.skip({ op: "matmul", m: 2048, k: 2048, n: 2048, transB: false }, false)).toBeUndefined();
+  });
+});
+
+// Debian's python3-torch is optional: without it the peer is skipped with a note (checked too).
+const torch = torchPeer();
+describe("torch peer", () => {
+  it("says why it is skipped, or names the PyTorch it found", () => {
+    expect(torch.note).toMatch(torch.peer ? /^torch peer: PyTorch \S+ on the CPU/ : /^torch peer skipped: .*import torch/);
+  });
+
+  it.skipIf(!torch.peer)("times every op spec on tiny shapes", async () => {
+    const specs: Parameters<Peer["bench"]>[0][] = [
+      { op: "matmul", m: 16, k: 8, n: 12, transB: true },
+      { op: "attention", b: 1, h: 2, t: 8, dh: 4, causal: true },
+      { op: "layernorm", n: 4, c: 32 },
+      { op: "softmax", n: 4, v: 33 },
+      { op: "cross-entropy", n: 4, v: 33 },
+      { op: "infonce", b: 5, e: 8 },
+      { op: "adamw", shapes: [[3, 4], [5]] },
+      { op: "train_step_gpt2", layers: 1, width: 16, heads: 2, vocab: 37, positions: 8, batch: 2, seq: 8 },
+    ];
+    for (const spec of specs) {
+      const r = await torch.peer!.bench(spec, TINY);
+      expect(r.median_ms, spec.op).toBeGreaterThan(0);
+      expect(r.runs).toBeGreaterThanOrEqual(1);
+    }
   });
 });

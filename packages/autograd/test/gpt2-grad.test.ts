@@ -1,10 +1,12 @@
 // The composite check: a 2-block GPT-2 (token + position embedding, pre-LN attention and GELU
 // MLP, final layernorm, LM head tied to wte, cross-entropy with an ignored target) built from
 // the tape's ops; every parameter's gradient against central differences of a float64
-// forward written here from the math alone.
-import { randnArray, tensor } from "@llms-eye/tensor";
+// forward written here from the math alone. Then the same model trained for 500 steps with
+// AdamW and clipping: live GPU bytes stay flat, command buffers per step stay bounded, and
+// the steady loop creates no new bind groups.
+import { device, randnArray, tensor, tidy } from "@llms-eye/tensor";
 import { beforeAll, expect, it } from "vitest";
-import { Var, ag, backward } from "../src/index.js";
+import { AdamW, Var, ag, backward, clipGradNorm } from "../src/index.js";
 import { ready } from "./gradcheck.js";
 
 const [B, T, C, H, V, L] = [2, 4, 8, 2, 11, 2]; // batch, time, channels, heads, vocab, layers
@@ -162,3 +164,55 @@ it("every parameter's gradient of a 2-block GPT-2 matches central differences", 
   idsT.dispose();
   tgt.dispose();
 });
+
+it("500 training steps keep live GPU bytes flat and submit a bounded number of command buffers", async () => {
+  const p = makeParams();
+  const w = Object.fromEntries(Object.entries(p).map(([n, v]) => [n, new Var(tensor(Float32Array.from(v.data), v.shape).keep(), true)]));
+  const params = Object.values(w);
+  const opt = new AdamW(params, { lr: 3e-3, weightDecay: 0.01 });
+  // two batches, uploaded afresh every step as a data loader would
+  const batches = [
+    { ids, targets },
+    { ids: [...ids].reverse(), targets: [...targets.slice(0, -1)].reverse().concat([-100]) },
+  ];
+  const lossOf = async (b: (typeof batches)[number]): Promise<number> => {
+    const l = tidy(() => lossTape(w, tensor(b.ids, [B, T], "i32"), tensor(b.targets, [R], "i32")).value);
+    const v = await l.item();
+    l.dispose();
+    return v;
+  };
+  const step = (i: number): void => {
+    const b = batches[i % 2]!;
+    tidy(() => {
+      backward(lossTape(w, tensor(b.ids, [B, T], "i32"), tensor(b.targets, [R], "i32")));
+      clipGradNorm(params, 1.0).dispose();
+      opt.step();
+    });
+    opt.zeroGrad();
+  };
+  for (let i = 0; i < 10; i++) step(i); // optimizer moments and pooled buffers settle
+  const startLoss = [await lossOf(batches[0]!), await lossOf(batches[1]!)];
+  const start = device().stats();
+  const live: number[] = [];
+  for (let i = 0; i < 500; i++) {
+    step(i);
+    if (i % 50 === 49) live.push(device().stats().liveBytes);
+  }
+  await device().sync();
+  const end = device().stats();
+  expect(new Set(live).size, `live bytes every 50 steps: ${live.join(", ")}`).toBe(1);
+  expect(end.liveBytes).toBe(start.liveBytes);
+  expect(end.liveBuffers).toBe(start.liveBuffers);
+  expect(end.pooledBuffers).toBeLessThanOrEqual(start.pooledBuffers + 8);
+  const dispatchesPerStep = (end.dispatches - start.dispatches) / 500;
+  const submitsPerStep = (end.submits - start.submits) / 500;
+  expect(dispatchesPerStep).toBeGreaterThan(200); // the whole step ran on the GPU
+  expect(submitsPerStep, "command buffers per step").toBeLessThanOrEqual(Math.ceil(dispatchesPerStep / device().recorder.maxDispatches) + 1);
+  // uploads take buffers by batch, so a few bind groups may be new; the step's own ops are not
+  expect((end.bindGroups - start.bindGroups) / 500, "new bind groups per step").toBeLessThan(10);
+  const endLoss = [await lossOf(batches[0]!), await lossOf(batches[1]!)];
+  expect(endLoss[0]!).toBeLessThan(startLoss[0]! * 0.25);
+  expect(endLoss[1]!).toBeLessThan(startLoss[1]! * 0.25);
+  opt.dispose();
+  for (const v of params) v.dispose();
+}, 120_000);

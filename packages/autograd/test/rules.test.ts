@@ -1,6 +1,7 @@
 import {
   binaryRef, layerNormRef, matmulRef, permuteRef, reduceRef, softmaxRef, unaryRef, device,
 } from "@llms-eye/tensor";
+import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Var, ag, backward, noGrad } from "../src/index.js";
 import { type GradCase, gradCheck, ready } from "./gradcheck.js";
@@ -47,6 +48,107 @@ const cases: GradCase[] = [
 
 describe("gradient rules vs central differences of the float64 reference", () => {
   for (const c of cases) it(c.name, () => gradCheck(c));
+});
+
+// The same rules on random shapes: broadcasting pairs (size-1 and missing axes on either side),
+// batched matmuls in every orientation, reductions over random axis sets, random permutations.
+const RUNS = { numRuns: 6, seed: 11 } as const;
+const dim = (max: number) => fc.integer({ min: 1, max });
+const shapeArb = (maxRank: number, maxDim: number) => fc.array(dim(maxDim), { minLength: 1, maxLength: maxRank });
+/** Two shapes that broadcast: b is a suffix of a's rank with some axes set to 1 (or the reverse). */
+const broadcastPair = fc.tuple(shapeArb(3, 4), fc.nat(), fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }), fc.boolean()).map(([a, drop, ones, swap]) => {
+  const tail = a.slice(drop % a.length).map((d, i) => (ones[i] ? 1 : d));
+  return swap ? [tail, a] : [a, tail];
+});
+const axesOf = (rank: number, mask: boolean[]): number[] => [...Array(rank).keys()].filter((i) => mask[i]);
+
+describe("gradient rules on random shapes (fast-check)", () => {
+  it("broadcasting add / sub / mul / div", async () => {
+    await fc.assert(
+      fc.asyncProperty(broadcastPair, fc.constantFrom("add", "sub", "mul", "div" as const), async ([sa, sb], op) => {
+        await gradCheck({
+          name: `${op} ${JSON.stringify([sa, sb])}`,
+          shapes: [sa!, sb!],
+          positive: [false, op === "div"],
+          gpu: ([a, b]) => ag[op](a!, b!),
+          ref: ([a, b]) => binaryRef(op, a!, sa!, b!, sb!, "f32"),
+        });
+      }),
+      RUNS,
+    );
+  });
+
+  it("unary exp / tanh / gelu / log / neg", async () => {
+    await fc.assert(
+      fc.asyncProperty(shapeArb(3, 6), fc.constantFrom("exp", "tanh", "gelu", "log", "neg" as const), async (shape, op) => {
+        await gradCheck({ name: `${op} ${JSON.stringify(shape)}`, shapes: [shape], positive: [op === "log"], gpu: ([x]) => ag[op](x!), ref: ([x]) => unaryRef(op, x!) });
+      }),
+      RUNS,
+    );
+  });
+
+  it("batched matmul with transposes (batch on A only, or on both)", async () => {
+    await fc.assert(
+      fc.asyncProperty(dim(3), dim(7), dim(9), dim(7), fc.boolean(), fc.boolean(), fc.boolean(), async (batch, M, K, N, transA, transB, batchB) => {
+        const sa = transA ? [batch, K, M] : [batch, M, K];
+        const sb0 = transB ? [N, K] : [K, N];
+        const sb = batchB ? [batch, ...sb0] : sb0;
+        await gradCheck({
+          name: `matmul ${JSON.stringify({ sa, sb, transA, transB })}`,
+          shapes: [sa, sb],
+          gpu: ([a, b]) => ag.matmul(a!, b!, { transA, transB }),
+          ref: ([a, b]) => matmulRef(a!, sa, b!, sb, { transA, transB }),
+          tol: { abs: 5e-4, rel: 2e-3 },
+        });
+      }),
+      RUNS,
+    );
+  });
+
+  it("sum / mean over random axes", async () => {
+    await fc.assert(
+      fc.asyncProperty(shapeArb(3, 5), fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }), fc.constantFrom("sum", "mean" as const), async (shape, mask, op) => {
+        const axes = axesOf(shape.length, mask);
+        if (axes.length === 0) axes.push(shape.length - 1);
+        await gradCheck({ name: `${op} ${JSON.stringify({ shape, axes })}`, shapes: [shape], gpu: ([x]) => ag[op](x!, axes), ref: ([x]) => reduceRef(op, x!, shape, axes) });
+      }),
+      RUNS,
+    );
+  });
+
+  it("permute (random permutation) and reshape", async () => {
+    await fc.assert(
+      fc.asyncProperty(shapeArb(4, 4), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 4, maxLength: 4 }), async (shape, keys) => {
+        const perm = [...shape.keys()].sort((a, b) => keys[a]! - keys[b]! || a - b);
+        const flat = [shape.reduce((a, b) => a * b, 1)];
+        await gradCheck({
+          name: `permute ${JSON.stringify({ shape, perm })}`,
+          shapes: [flat],
+          gpu: ([x]) => ag.permute(ag.reshape(x!, shape), perm),
+          ref: ([x]) => permuteRef(x!, shape, perm),
+        });
+      }),
+      RUNS,
+    );
+  });
+
+  it("softmax and layerNorm over the last axis", async () => {
+    await fc.assert(
+      fc.asyncProperty(shapeArb(2, 4), dim(24), async (lead, C) => {
+        const shape = [...lead, C];
+        await gradCheck({ name: `softmax ${JSON.stringify(shape)}`, shapes: [shape], gpu: ([x]) => ag.softmax(x!), ref: ([x]) => softmaxRef(x!, shape) });
+        if (C < 2) return; // a one-element layernorm is constant
+        await gradCheck({
+          name: `layerNorm ${JSON.stringify(shape)}`,
+          shapes: [shape, [C], [C]],
+          gpu: ([x, w, b]) => ag.layerNorm(x!, w!, b!),
+          ref: ([x, w, b]) => layerNormRef(x!, shape, w!, b!),
+          tol: { abs: 5e-4, rel: 5e-3 },
+        });
+      }),
+      RUNS,
+    );
+  });
 });
 
 describe("tape", () => {

@@ -65,8 +65,9 @@ export class Device {
   }
 
   /** Live tensors' buffers and the pool's idle buffers. */
-  stats(): { liveBuffers: number; liveBytes: number; pooledBuffers: number; pooledBytes: number; submits: number; dispatches: number; work: number } {
-    return { ...this.pool.stats(), submits: this.recorder.submits, dispatches: this.recorder.dispatches, work: this.recorder.work };
+  stats(): { liveBuffers: number; liveBytes: number; pooledBuffers: number; pooledBytes: number; submits: number; dispatches: number; bindGroups: number; work: number } {
+    const r = this.recorder;
+    return { ...this.pool.stats(), submits: r.submits, dispatches: r.dispatches, bindGroups: r.bindGroupsCreated, work: r.work };
   }
 
   /** Submits recorded work and waits for the GPU to finish it. */

@@ -1,7 +1,11 @@
 // A size-bucketed GPU buffer pool.
 //
 // Buckets: powers of two up to 1 MiB, then 8 steps per octave (at most 12.5% slack).
-// A released buffer goes back to its bucket at once. Reusing it for a later op is safe:
+// A released buffer goes back to its bucket at once; a bucket hands out its lowest-id idle
+// buffer, so a loop that allocates the same shapes each step gets the same buffers each
+// step whatever order the last one released them in — and the recorder's cached bind
+// groups hit instead of growing without bound (new bind groups every step cost CPU time
+// and native memory that only V8's garbage collector gives back). Reusing it for a later op is safe:
 // the queue runs work in recording order, so the next writer runs after every earlier
 // reader. The one exception is a CPU upload (queue.writeBuffer), which the queue runs
 // before commands still being recorded: uploads therefore never take a buffer released
@@ -31,7 +35,7 @@ export function bucketBytes(bytes: number): number {
 }
 
 export class BufferPool {
-  /** Idle bytes kept after a submit; above it the oldest idle buffers are destroyed. */
+  /** Idle bytes kept after a submit; above it idle buffers are destroyed, highest ids first. */
   maxIdleBytes = 1 << 30;
   private idle = new Map<number, PooledBuffer[]>();
   private idleBytes = 0;
@@ -52,7 +56,8 @@ export class BufferPool {
     let found: PooledBuffer | undefined;
     if (list && list.length > 0) {
       const batch = this.dev.recorder.openBatch;
-      const i = forUpload ? list.findIndex((b) => b.releasedBatch !== batch) : list.length - 1;
+      // the list is sorted by descending id: the lowest id is last
+      const i = forUpload ? findLastIndex(list, (b) => b.releasedBatch !== batch) : list.length - 1;
       if (i >= 0) found = list.splice(i, 1)[0];
     }
     if (found) {
@@ -72,7 +77,14 @@ export class BufferPool {
     b.releasedBatch = this.dev.recorder.openBatch;
     let list = this.idle.get(b.bytes);
     if (!list) this.idle.set(b.bytes, (list = []));
-    list.push(b);
+    let lo = 0;
+    let hi = list.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (list[mid]!.id > b.id) lo = mid + 1;
+      else hi = mid;
+    }
+    list.splice(lo, 0, b);
     this.idleBytes += b.bytes;
     this.idleCount++;
   }
@@ -84,7 +96,7 @@ export class BufferPool {
     for (const size of sizes) {
       const list = this.idle.get(size)!;
       while (list.length > 0 && this.idleBytes > keepBytes) {
-        const b = list.shift()!;
+        const b = list.shift()!; // highest id first: the newest buffers go
         this.dev.recorder.forget(b.buffer);
         b.buffer.destroy();
         this.idleBytes -= size;
@@ -97,4 +109,9 @@ export class BufferPool {
   stats(): { liveBuffers: number; liveBytes: number; pooledBuffers: number; pooledBytes: number } {
     return { liveBuffers: this.live, liveBytes: this.liveBytes, pooledBuffers: this.idleCount, pooledBytes: this.idleBytes };
   }
+}
+
+function findLastIndex<T>(list: readonly T[], pred: (x: T) => boolean): number {
+  for (let i = list.length - 1; i >= 0; i--) if (pred(list[i]!)) return i;
+  return -1;
 }

@@ -42,6 +42,8 @@ export class Recorder {
   maxDispatches = 512;
   submits = 0;
   dispatches = 0;
+  /** Bind groups created so far (a steady loop should stop creating them after its first steps). */
+  bindGroupsCreated = 0;
   /** Stated work (flop-equivalents) of every dispatch recorded so far. */
   work = 0;
   /** Id of the batch being recorded; increments at each submit. */
@@ -141,6 +143,7 @@ export class Recorder {
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniforms, offset: 0, size: SLOT } }];
       buffers.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b.buffer, offset: b.offset, size: b.size } }));
       group = this.dev.gpu.createBindGroup({ layout, entries });
+      this.bindGroupsCreated++;
       this.bindGroups.set(key, group);
     }
     const pass = this.openPass();

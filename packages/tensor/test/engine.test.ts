@@ -138,6 +138,25 @@ describe("memory", () => {
     dispose(x, w, bias, ids);
   });
 
+  it("a loop that releases in a different order each step gets the same buffers: bind groups stop growing", async () => {
+    const x = randn([8, 8], 7);
+    const step = (i: number): void => {
+      const ts = [add(x, 1), mul(x, 2), add(x, 3), mul(x, 4)];
+      ts.push(add(ts[0]!, ts[1]!), add(ts[2]!, ts[3]!));
+      const y = add(ts[4]!, ts[5]!);
+      // release in a rotating order: a LIFO pool would hand out a new permutation next step
+      for (let k = 0; k < ts.length; k++) ts[(k + i) % ts.length]!.dispose();
+      y.dispose();
+    };
+    step(0);
+    step(1);
+    const before = device().stats().bindGroups;
+    for (let i = 2; i < 50; i++) step(i);
+    await device().sync();
+    expect(device().stats().bindGroups - before).toBe(0);
+    x.dispose();
+  });
+
   it("restores the global setImmediate after a polite wait", async () => {
     const original = globalThis.setImmediate;
     const r = device().recorder;

@@ -10,4 +10,5 @@ export const FAMILIES: Record<string, () => Promise<Family>> = {
   infonce: async () => (await import("./infonce.js")).family,
   adamw: async () => (await import("./adamw.js")).family,
   "train-step": async () => (await import("./train-step.js")).family,
+  load: async () => (await import("./load.js")).family,
 };

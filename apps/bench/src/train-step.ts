@@ -1,5 +1,5 @@
-// train-step: one training step of a GPT-2 (forward, backward, AdamW) on the tape, random
-// init, random token ids. Full preset: distilgpt2's shape (6 layers, 768 wide, 12 heads,
+// train-step: one training step of the models package's GPT2LMHeadModel (forward, backward,
+// AdamW) on the tape, random init (HF's), random token ids. Full preset: distilgpt2's shape (6 layers, 768 wide, 12 heads,
 // vocab 50257), batch 8, sequence 64 — op `train_step_gpt2`, shape `distilgpt2-b8-t64`.
 // --quick and tiny use smaller models (a distilgpt2 step takes tens of seconds here).
 // Work: 6·tokens·(matmul parameters incl. the tied LM head) + attention's 6·L·B·H·T²·Dh/…
@@ -7,14 +7,23 @@
 // Validation: at GPT-2's init the logits are nearly uniform, so the first loss is within
 // 0.5 of ln(vocab); a second step on the same batch must lower it; the loss stays finite.
 import { type Tensor, device, randArray, tensor, tidy } from "@llms-eye/tensor";
-import { AdamW, backward, decayGroups } from "@llms-eye/autograd";
+import { AdamW, ag, backward, decayGroups } from "@llms-eye/autograd";
+import { GPT2LMHeadModel, parseGPT2Config } from "@llms-eye/models";
 import type { Family, OurCase, Preset } from "./bench.js";
 import { type OpSpec, ValidationError } from "./harness.js";
-import { DISTILGPT2, GPT2, type GPT2Config } from "./gpt2.js";
+
+interface GPT2Shape {
+  layers: number;
+  width: number;
+  heads: number;
+  vocab: number;
+  positions: number;
+}
+const DISTILGPT2: GPT2Shape = { layers: 6, width: 768, heads: 12, vocab: 50257, positions: 1024 };
 
 export type TrainStepSpec = Extract<OpSpec, { op: "train_step_gpt2" }>;
 
-const CASES: Record<Preset, { name: string; cfg: GPT2Config; batch: number; seq: number }> = {
+const CASES: Record<Preset, { name: string; cfg: GPT2Shape; batch: number; seq: number }> = {
   full: { name: "distilgpt2", cfg: DISTILGPT2, batch: 8, seq: 64 },
   quick: { name: "l2-c256-h4-v8192", cfg: { layers: 2, width: 256, heads: 4, vocab: 8192, positions: 64 }, batch: 8, seq: 64 },
   tiny: { name: "l2-c32-h2-v97", cfg: { layers: 2, width: 32, heads: 2, vocab: 97, positions: 16 }, batch: 2, seq: 16 },
@@ -53,17 +62,19 @@ export function trainStepCase(preset: Preset): OurCase {
     note: `fwd+bwd+AdamW, ${tokens} tokens a step (items/s = tokens/s)`,
     spec,
     setup(keep) {
-      const model = new GPT2(c.cfg, 1);
+      const { layers, width, heads, vocab, positions } = c.cfg;
+      const config = parseGPT2Config({ n_layer: layers, n_embd: width, n_head: heads, vocab_size: vocab, n_positions: positions }, `bench ${c.name}`);
+      const model = new GPT2LMHeadModel(config, { seed: 1 });
       for (const p of model.parameters()) keep(p.value);
       const opt = new AdamW(decayGroups(model.namedParameters(), 0.1), { lr: 6e-4 });
       const { ids, targets } = batchIds(spec, 7);
       const idsT = keep(tensor(ids, [c.batch, c.seq], "i32"));
       const targetsT = keep(tensor(targets, [tokens], "i32"));
-      const positions = keep(tensor(Int32Array.from({ length: tokens }, (_, i) => i % c.seq), [c.batch, c.seq], "i32"));
       /** One step; returns the loss tensor before the update (caller disposes). */
       const trainStep = (): Tensor => {
         const loss = tidy(() => {
-          const l = model.loss(idsT, positions, targetsT);
+          const logits = model.forward({ ids: idsT }).logits!; // (B, T, V)
+          const l = ag.crossEntropy(ag.reshape(logits, [tokens, c.cfg.vocab]), targetsT);
           backward(l);
           opt.step();
           return l.value;

@@ -4,7 +4,7 @@ export { apply, backward, noGrad, isRecording, type Node } from "./tape.js";
 export { rules, unbroadcast, type Attrs, type Primitive, type Rule } from "./rules.js";
 export * as ag from "./ops.js";
 export { Module, StateDictError, type StateDict } from "./nn/module.js";
-export { Linear, LayerNorm, Embedding, Dropout, GELU, type InitOptions, type LinearLayout } from "./nn/layers.js";
+export { Linear, LayerNorm, Embedding, Dropout, GELU, skipInit, initParam, type InitOptions, type LinearLayout } from "./nn/layers.js";
 export {
   Optimizer, optimizerStateToHost, optimizerStateFromHost, type ParamGroup, type ParamState, type OptimizerState, type HostOptimizerState,
 } from "./optim/optimizer.js";

@@ -66,6 +66,16 @@ export function unbroadcast(g: Tensor, shape: Shape): Tensor {
   return out;
 }
 
+/** d(A·B)/dB for A (..., M, K) and a 2-D B: A and g flattened to rows, Aᵀ·g (or gᵀ·A when B is transposed). */
+function foldedWeightGrad(a: Tensor, g: Tensor, transB: boolean): Tensor {
+  const a2 = a.reshape([-1, a.shape[a.rank - 1]!]); // (B·M, K)
+  const g2 = g.reshape([-1, g.shape[g.rank - 1]!]); // (B·M, N)
+  const out = transB ? matmul(g2, a2, { transA: true }) : matmul(a2, g2, { transA: true });
+  a2.dispose();
+  g2.dispose();
+  return out;
+}
+
 /** `g` (reduced over `axes` of `shape`) broadcast back to `shape`. */
 function expand(g: Tensor, shape: Shape, axes: number[]): Tensor {
   const kept = shape.map((d, i) => (axes.includes(i) ? 1 : d));
@@ -138,7 +148,10 @@ export const rules: { [P in Primitive]: Rule<Attrs[P]> } = {
     forward: ([a, b], { transA, transB }) => ({ out: matmul(a!, b!, { transA, transB }), save: [view(a!), view(b!)] }),
     backward: (g, [a, b], { transA, transB }, needs, [sa, sb]) => {
       const ga = !needs[0] ? null : transA ? matmul(b!, g, { transA: transB, transB: true }) : matmul(g, b!, { transB: !transB });
-      const gb = !needs[1] ? null : transB ? matmul(g, a!, { transA: true, transB: transA }) : matmul(a!, g, { transA: !transA });
+      // A shared 2-D weight under a batched, untransposed A: fold the batch into the contraction
+      // (one (K, N) product) instead of a per-batch gradient summed afterwards.
+      const fold = needs[1] && sb!.length === 2 && sa!.length > 2 && !transA;
+      const gb = !needs[1] ? null : fold ? foldedWeightGrad(a!, g, transB) : transB ? matmul(g, a!, { transA: true, transB: transA }) : matmul(a!, g, { transA: !transA });
       return [ga && unbroadcast(ga, sa!), gb && unbroadcast(gb, sb!)];
     },
   },

@@ -297,3 +297,19 @@ describe("layers", () => {
     for (const t of [a, b, x]) t.dispose();
   });
 });
+
+describe("skipInit", () => {
+  it("builds the same parameters as zeros, without drawing, and restores normal init after", async () => {
+    const { skipInit, initParam } = await import("../src/index.js");
+    const skipped = skipInit(() => [new Linear(5, 3), new LayerNorm(4), new Embedding(6, 2), initParam([3], { std: 1 })] as const);
+    const [lin, ln, emb, p] = skipped;
+    expect(lin.weight.shape).toEqual([3, 5]);
+    for (const v of [lin.weight, lin.bias!, ln.weight, ln.bias, emb.weight, p]) expect(Array.from(await v.value.toArray()).every((x) => x === 0)).toBe(true);
+    const after = new Linear(5, 3, { seed: 1 });
+    expect(Array.from(await after.weight.value.toArray()).some((x) => x !== 0)).toBe(true);
+    expect(Array.from(await new LayerNorm(4).weight.value.toArray())).toEqual([1, 1, 1, 1]);
+    for (const m of [lin, ln, emb]) for (const v of m.parameters()) v.dispose();
+    p.dispose();
+    for (const v of after.parameters()) v.dispose();
+  });
+});

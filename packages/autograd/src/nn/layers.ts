@@ -22,8 +22,33 @@ export interface InitOptions {
   std?: number;
 }
 
-const normal = (shape: number[], { seed = 0, std = 0.02 }: InitOptions): Var =>
-  param(tensor(randnArray(shape.reduce((a, b) => a * b, 1), seed, std), shape));
+let skipping = 0;
+
+/**
+ * Builds modules without drawing their initial values: every parameter made inside `fn` (by
+ * these layers or `initParam`) is zeros, filled on the GPU. For models whose weights are about
+ * to be loaded from a checkpoint — drawing ~100M normals on the host only to overwrite them
+ * costs seconds (torch's skip_init / init_empty_weights).
+ */
+export function skipInit<T>(fn: () => T): T {
+  skipping++;
+  try {
+    return fn();
+  } finally {
+    skipping--;
+  }
+}
+
+/** A parameter ~ N(0, std²) from `seed` (host RNG, uploaded), or zeros inside skipInit. */
+export function initParam(shape: number[], { seed = 0, std = 0.02 }: InitOptions = {}): Var {
+  if (skipping > 0) return param(zeros(shape));
+  return param(tensor(randnArray(shape.reduce((a, b) => a * b, 1), seed, std), shape));
+}
+
+/** A parameter filled with `value` (zeros inside skipInit). */
+const constParam = (shape: number[], value: number): Var => param(skipping > 0 || value === 0 ? zeros(shape) : full(shape, value));
+
+const normal = (shape: number[], opts: InitOptions): Var => initParam(shape, opts);
 
 export type LinearLayout = "out_in" | "in_out";
 
@@ -40,7 +65,7 @@ export class Linear extends Module {
     super();
     this._layout = opts.layout ?? "out_in";
     this.weight = normal(this._layout === "out_in" ? [_out, _in] : [_in, _out], opts);
-    this.bias = opts.bias === false ? null : param(zeros([_out]));
+    this.bias = opts.bias === false ? null : constParam([_out], 0);
   }
 
   forward(x: Var | Tensor): Var {
@@ -58,8 +83,8 @@ export class LayerNorm extends Module {
     readonly _eps = 1e-5,
   ) {
     super();
-    this.weight = param(full([dim], 1));
-    this.bias = param(zeros([dim]));
+    this.weight = constParam([dim], 1);
+    this.bias = constParam([dim], 0);
   }
 
   forward(x: Var | Tensor): Var {

@@ -16,6 +16,7 @@
 // Work: bytes = the file's size, so GB/s is checkpoint bytes read per second of load.
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { existsSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { type Tensor, device, tensor, tidy } from "@llms-eye/tensor";
@@ -40,9 +41,14 @@ const SHAPES: Record<Preset, (RealModelName | "tiny-gpt2")[]> = {
   quick: ["distilgpt2"],
   tiny: ["tiny-gpt2"],
 };
-// The shared fixtures (as packages/models/test/fixtures.ts finds them).
-const fixturesDir = (): string =>
-  process.env.EYE_FIXTURES ?? fileURLToPath(new URL("../../../../shared/fixtures", import.meta.url));
+// The shared fixtures, found as packages/models/test/fixtures.ts finds them: $EYE_FIXTURES,
+// else ../shared/fixtures beside the repository, else /work/shared/fixtures.
+function fixturesDir(): string {
+  const candidates = [process.env.EYE_FIXTURES, fileURLToPath(new URL("../../../../shared/fixtures", import.meta.url)), "/work/shared/fixtures"];
+  const hit = candidates.find((p) => p !== undefined && existsSync(join(p, "hf-parity", "gpt2", "model.safetensors")));
+  if (!hit) throw new Error(`load: expected the shared fixtures (hf-parity/gpt2) under one of ${candidates.filter(Boolean).join(", ")}; set EYE_FIXTURES`);
+  return hit;
+}
 
 type Loaded = GPT2LMHeadModel | CLIPModel;
 

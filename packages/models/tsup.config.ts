@@ -1,11 +1,3 @@
-import { defineConfig } from "tsup";
+import { packageBuild } from "../../tsup.package.js";
 
-export default defineConfig({
-  entry: ["src/index.ts"],
-  format: ["esm"],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  target: "node20",
-  external: ["webgpu", "@llms-eye/tensor", "@llms-eye/autograd", "@huggingface/tokenizers", "cli-progress"],
-});
+export default packageBuild(["webgpu", "@llms-eye/tensor", "@llms-eye/autograd", "@huggingface/tokenizers", "cli-progress"]);

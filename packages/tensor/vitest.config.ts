@@ -1,14 +1,2 @@
-import { defineConfig } from "vitest/config";
-
-// One forked process runs the files one after another: each process owns one Dawn device,
-// and lavapipe already spreads a dispatch over every core.
-export default defineConfig({
-  test: {
-    include: ["src/**/*.test.ts", "test/**/*.test.ts"],
-    pool: "forks",
-    fileParallelism: false,
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
-    reporters: ["default", ["json", { outputFile: "test-results.json" }]],
-  },
-});
+// Shared with the other packages: ../../vitest.package.ts.
+export { default } from "../../vitest.package.js";

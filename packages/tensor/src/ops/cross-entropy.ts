@@ -16,10 +16,10 @@
 // exp(x - lse_n)·s_n, then the target element minus s_n; chunks of whole rows above one
 // binding. (One invocation per element measured ~10x slower on lavapipe, [512, 50257].)
 import { ShapeError, fmtShape } from "../errors.js";
-import { WG_ARGS, WG_INDEX, errorBinding, errorWgsl, kernel, run } from "../kernel.js";
+import { errorBinding, errorWgsl, kernel, run } from "../kernel.js";
 import { f32, registerKernelError } from "../recorder.js";
 import { alloc, type Tensor } from "../tensor.js";
-import { ROW_WGSL, rowChunks, rowsBinding, rowsPerWorkgroup, writeRowWgsl } from "./rows.js";
+import { ROW_WGSL, rowMainWgsl, rowChunks, rowsBinding, rowsPerWorkgroup, writeRowWgsl } from "./rows.js";
 import { expectDType, expectLive, expectRank } from "./util.js";
 
 export type Reduction = "mean" | "sum" | "none";
@@ -48,11 +48,8 @@ struct P { rows: u32, width: u32, skip: u32, row0: u32, ignore: i32 }
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 ${errorWgsl(5)}
 ${ROW_WGSL}
-@compute @workgroup_size(${W}) fn main(${WG_ARGS}) {
-  let r = ${WG_INDEX} * ${W}u + lid;
-  if (r >= p.rows) { return; }
-  let s = p.skip + r * p.width;
-  let st = row_stats(s, s + p.width);
+${rowMainWgsl(W)}
+  let st = row_stats(s, e);
   let l = st.x + log(st.y);
   let n = p.row0 + r;
   let t = targets[n];
@@ -208,11 +205,7 @@ struct P { rows: u32, width: u32, skip: u32, oskip: u32, row0: u32, ignore: i32 
 @group(0) @binding(4) var<storage, read> scale: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<vec4f>;
 ${ROW_WGSL}
-@compute @workgroup_size(${W}) fn main(${WG_ARGS}) {
-  let r = ${WG_INDEX} * ${W}u + lid;
-  if (r >= p.rows) { return; }
-  let s = p.skip + r * p.width;
-  let e = s + p.width;
+${rowMainWgsl(W)}
   let n = p.row0 + r;
   let t = targets[n];
   let keep = t != p.ignore;

@@ -9,11 +9,11 @@
 // workgroup of 256: invocation i takes row i and column i of the logits (for i ≡ lid mod
 // 256), their log-sum-exp minus the diagonal, then a tree sum.
 import { ShapeError, fmtShape } from "../errors.js";
-import { WG_ARGS, WG_INDEX, kernel, run } from "../kernel.js";
+import { kernel, run } from "../kernel.js";
 import { f32 } from "../recorder.js";
 import { alloc, type Tensor } from "../tensor.js";
 import { matmul } from "./matmul.js";
-import { ROW_WGSL, alongAxis, rowChunks, rowsBinding, rowsPerWorkgroup, writeRowWgsl } from "./rows.js";
+import { ROW_WGSL, rowMainWgsl, alongAxis, rowChunks, rowsBinding, rowsPerWorkgroup, writeRowWgsl } from "./rows.js";
 import { expectDType, expectLive, expectRank } from "./util.js";
 
 export interface InfoNCEOptions {
@@ -33,11 +33,7 @@ struct P { rows: u32, width: u32, skip: u32, oskip: u32, maxLog: f32 }
 @group(0) @binding(2) var<storage, read_write> out: array<vec4f>;
 ${scaled ? "@group(0) @binding(3) var<storage, read> logScale: array<f32>;" : ""}
 ${ROW_WGSL}
-@compute @workgroup_size(${W}) fn main(${WG_ARGS}) {
-  let r = ${WG_INDEX} * ${W}u + lid;
-  if (r >= p.rows) { return; }
-  let s = p.skip + r * p.width;
-  let e = s + p.width;
+${rowMainWgsl(W)}
   var ss = vec4f(0.0);
   let a0 = s / 4u;
   let a1 = (e - 1u) / 4u;

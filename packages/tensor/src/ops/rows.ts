@@ -8,6 +8,7 @@
 // [s, e) of the flat binding is its first and last vec4 (masked) plus the whole vec4s
 // between. Tensors above one storage binding are cut into chunks of whole rows.
 import { device } from "../device.js";
+import { WG_ARGS, WG_INDEX } from "../kernel.js";
 import { LimitError, fmtShape } from "../errors.js";
 import type { BufferBinding } from "../recorder.js";
 import { normAxis } from "../shape.js";
@@ -87,6 +88,16 @@ export const writeRowWgsl = (f: (v: string) => string): string => `
     for (var i = 4u * v1; i < e; i++) { let o = i + d; out[o / 4u][o % 4u] = ${f("x_at(i)")}; }
   }
   for (var j = v0 + 1u; j < v1; j++) { out[j + d4] = ${f("x[j]")}; }`;
+
+/**
+ * WGSL: the entry point of a row kernel with `W` rows a workgroup, one row per invocation:
+ * row `r` (returns past `p.rows`) spans elements [s, e) of `x`, after `p.skip`.
+ */
+export const rowMainWgsl = (W: number): string => `@compute @workgroup_size(${W}) fn main(${WG_ARGS}) {
+  let r = ${WG_INDEX} * ${W}u + lid;
+  if (r >= p.rows) { return; }
+  let s = p.skip + r * p.width;
+  let e = s + p.width;`;
 
 /**
  * WGSL over `x: array<vec4f>` (declared by the kernel): element access, masked vec4

@@ -6,9 +6,9 @@
 // workgroup, vec4 loads; two passes over the row inside the invocation: (1) online max and
 // sum, (2) write (rows.ts writeRowWgsl). Tensors above one storage binding run in
 // chunks of whole rows (e.g. [1600, 50257], 321 MB, in 3 chunks).
-import { WG_ARGS, WG_INDEX, kernel, run } from "../kernel.js";
+import { kernel, run } from "../kernel.js";
 import { alloc, type Tensor } from "../tensor.js";
-import { ROW_WGSL, alongAxis, rowChunks, rowsBinding, rowsPerWorkgroup, writeRowWgsl } from "./rows.js";
+import { ROW_WGSL, rowMainWgsl, alongAxis, rowChunks, rowsBinding, rowsPerWorkgroup, writeRowWgsl } from "./rows.js";
 import { expectDType, expectLive } from "./util.js";
 
 type Mode = "softmax" | "logSoftmax";
@@ -21,11 +21,7 @@ struct P { rows: u32, width: u32, skip: u32, oskip: u32 }
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
 @group(0) @binding(2) var<storage, read_write> out: array<vec4f>;
 ${ROW_WGSL}
-@compute @workgroup_size(${W}) fn main(${WG_ARGS}) {
-  let r = ${WG_INDEX} * ${W}u + lid;
-  if (r >= p.rows) { return; }
-  let s = p.skip + r * p.width;
-  let e = s + p.width;
+${rowMainWgsl(W)}
   let st = row_stats(s, e);
   ${mode === "softmax" ? "let m = st.x; let inv = 1.0 / st.y;" : "let c = st.x + log(st.y);"}
 ${writeRowWgsl((v) => (mode === "softmax" ? `exp(${v} - m) * inv` : `${v} - c`))}

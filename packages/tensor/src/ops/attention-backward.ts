@@ -24,10 +24,10 @@
 // [2, 12, 197, 64] ~350 ms vs ~85 ms forward.
 import { ShapeError, fmtShape } from "../errors.js";
 import { WG_ARGS, WG_INDEX, kernel, run } from "../kernel.js";
-import { f32, type BufferBinding } from "../recorder.js";
+import { f32 } from "../recorder.js";
 import { alloc, type Tensor } from "../tensor.js";
-import { MAX_HEAD_DIM, type AttentionOptions } from "./attention.js";
-import { expectDType, expectLive, expectRank, maxChunkElems } from "./util.js";
+import { MAX_HEAD_DIM, type AttentionOptions, forHeadChunks } from "./attention.js";
+import { expectDType, expectLive, expectRank } from "./util.js";
 
 const WB = 64;
 
@@ -243,34 +243,27 @@ export function attentionBackward(
   const dk = alloc(k.shape, "f32");
   const dv = alloc(v.shape, "f32");
   const stats = alloc([B * H * Tq * 2], "f32");
-  const heads = B * H;
-  const perChunk = Math.max(1, Math.floor(maxChunkElems() / (Math.max(Tq, Tk, 2) * Dh)));
   const off = causal ? Tk - Tq : 0;
-  const bind = (t: Tensor, name: string, start: number, count: number): [BufferBinding, number] => {
-    const r = t.rangeBinding(op, name, start, count);
-    return [r.binding, r.skip];
-  };
-  for (let h0 = 0; h0 < heads; h0 += perChunk) {
-    const hc = Math.min(perChunk, heads - h0);
-    const [qB, qS] = bind(q, "q", h0 * Tq * Dh, hc * Tq * Dh);
-    const [kB, kS] = bind(k, "k", h0 * Tk * Dh, hc * Tk * Dh);
-    const [vB, vS] = bind(v, "v", h0 * Tk * Dh, hc * Tk * Dh);
-    const [gB, gS] = bind(dOut, "dOut", h0 * Tq * Dh, hc * Tq * Dh);
-    const [oB, oS] = bind(out, "out", h0 * Tq * Dh, hc * Tq * Dh);
-    const [lB, lS] = bind(lse, "lse", h0 * Tq, hc * Tq);
-    const [sB, sS] = bind(stats, "stats", h0 * Tq * 2, hc * Tq * 2);
+  forHeadChunks(op, B * H, Math.max(Tq, Tk, 2) * Dh, (h0, hc, bind) => {
+    const [qB, qS] = bind(q, "q", Tq * Dh);
+    const [kB, kS] = bind(k, "k", Tk * Dh);
+    const [vB, vS] = bind(v, "v", Tk * Dh);
+    const [gB, gS] = bind(dOut, "dOut", Tq * Dh);
+    const [oB, oS] = bind(out, "out", Tq * Dh);
+    const [lB, lS] = bind(lse, "lse", Tq);
+    const [sB, sS] = bind(stats, "stats", Tq * 2);
     const rows = hc * Tq;
     run(ks, [oB, gB, lB, sB], [rows, Dh, oS, gS, lS, sS / 2], Math.ceil(rows / 64), 2 * rows * Dh);
-    const [dkB, dkS] = bind(dk, "dk", h0 * Tk * Dh, hc * Tk * Dh);
-    const [dvB, dvS] = bind(dv, "dv", h0 * Tk * Dh, hc * Tk * Dh);
+    const [dkB, dkS] = bind(dk, "dk", Tk * Dh);
+    const [dvB, dvS] = bind(dv, "dv", Tk * Dh);
     const nk = Math.ceil(Tk / WB);
     const common = (nrun: number, nwg: number) => [nrun, nwg, Tq, Tk, Dh, H, h0, causal ? 1 : 0, mask ? 1 : 0, off, qS, kS, vS, gS, sS / 2];
     const pairs = hc * Tq * Tk * (causal ? 0.5 : 1);
     run(kv, [qB, kB, vB, gB, sB, maskBinding, dkB, dvB], [...common(nk, hc * nk), dkS, dvS, f32(scale)], hc * nk, 8 * pairs * Dh);
-    const [dqB, dqS] = bind(dq, "dq", h0 * Tq * Dh, hc * Tq * Dh);
+    const [dqB, dqS] = bind(dq, "dq", Tq * Dh);
     const nq = Math.ceil(Tq / WB);
     run(kq, [qB, kB, vB, gB, sB, maskBinding, dqB], [...common(nq, hc * nq), dqS, 0, f32(scale)], hc * nq, 6 * pairs * Dh);
-  }
+  });
   stats.dispose();
   dummy?.dispose();
   return { dq, dk, dv };

@@ -195,22 +195,15 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   const out = alloc(q.shape, "f32");
   const lse = alloc([B, H, Tq], "f32");
   const state = alloc([B * H * Tq * 2], "f32");
-  const heads = B * H;
-  const perChunk = Math.max(1, Math.floor(maxChunkElems() / (Math.max(Tq, Tk) * Dh)));
   const nqb = Math.ceil(Tq / WQ);
   const off = causal ? Tk - Tq : 0;
-  const bind = (t: Tensor, name: string, start: number, count: number): [BufferBinding, number] => {
-    const r = t.rangeBinding(op, name, start, count);
-    return [vec4Binding(r.binding), r.skip];
-  };
-  for (let h0 = 0; h0 < heads; h0 += perChunk) {
-    const hc = Math.min(perChunk, heads - h0);
-    const [qb, qs] = bind(q, "q", h0 * Tq * Dh, hc * Tq * Dh);
-    const [kbd, ks] = bind(k, "k", h0 * Tk * Dh, hc * Tk * Dh);
-    const [vb, vs] = bind(v, "v", h0 * Tk * Dh, hc * Tk * Dh);
-    const [ob, os] = bind(out, "out", h0 * Tq * Dh, hc * Tq * Dh);
-    const [lb, ls] = bind(lse, "lse", h0 * Tq, hc * Tq);
-    const [sb, ss] = bind(state, "state", h0 * Tq * 2, hc * Tq * 2);
+  forHeadChunks(op, B * H, Math.max(Tq, Tk) * Dh, (h0, hc, bind) => {
+    const [qb, qs] = bind(q, "q", Tq * Dh);
+    const [kbd, ks] = bind(k, "k", Tk * Dh);
+    const [vb, vs] = bind(v, "v", Tk * Dh);
+    const [ob, os] = bind(out, "out", Tq * Dh);
+    const [lb, ls] = bind(lse, "lse", Tq);
+    const [sb, ss] = bind(state, "state", Tq * 2);
     for (let kb0 = 0; kb0 < Tk; kb0 += tile.kb) {
       // causal: query block b sees this key block when its last query does
       const qbMin = causal ? Math.max(0, Math.ceil((kb0 - off - WQ + 1) / WQ)) : 0;
@@ -219,10 +212,34 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
       const uniforms = [nrun, qbMin, nwg, Tq, Tk, Dh, H, h0, kb0, kb0 === 0 ? 1 : 0, causal ? 1 : 0, mask ? 1 : 0, off, qs, ks, vs, os, ls, ss / 2, f32(scale)];
       run(kern, [qb, kbd, vb, ob, lb, sb, maskBinding], uniforms, nwg, 4 * nwg * WQ * tile.kb * tile.dp);
     }
-  }
+  }, vec4Binding);
   state.dispose();
   dummy?.dispose();
   return { out, lse };
+}
+
+/** Binds heads [h0, h0 + hc) of a (heads, perHead) tensor: its binding (through `wrap`) and the skip inside it. */
+export type HeadBind = (t: Tensor, name: string, perHead: number) => [BufferBinding, number];
+
+/**
+ * Runs `each` over the B·H heads in chunks of at most maxChunkElems() / perHeadMax heads, so
+ * every tensor's chunk fits one storage binding (the forward and backward attention passes).
+ */
+export function forHeadChunks(
+  op: string,
+  heads: number,
+  perHeadMax: number,
+  each: (h0: number, hc: number, bind: HeadBind) => void,
+  wrap: (b: BufferBinding) => BufferBinding = (b) => b,
+): void {
+  const perChunk = Math.max(1, Math.floor(maxChunkElems() / perHeadMax));
+  for (let h0 = 0; h0 < heads; h0 += perChunk) {
+    const hc = Math.min(perChunk, heads - h0);
+    each(h0, hc, (t, name, perHead) => {
+      const r = t.rangeBinding(op, name, h0 * perHead, hc * perHead);
+      return [wrap(r.binding), r.skip];
+    });
+  }
 }
 
 /**

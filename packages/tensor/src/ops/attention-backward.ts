@@ -26,7 +26,7 @@ import { ShapeError, fmtShape } from "../errors.js";
 import { WG_ARGS, WG_INDEX, kernel, run } from "../kernel.js";
 import { f32 } from "../recorder.js";
 import { alloc, type Tensor } from "../tensor.js";
-import { MAX_HEAD_DIM, type AttentionOptions, forHeadChunks } from "./attention.js";
+import { MAX_HEAD_DIM, type AttentionOptions, checkMasking, forHeadChunks } from "./attention.js";
 import { expectDType, expectLive, expectRank } from "./util.js";
 
 const WB = 64;
@@ -224,14 +224,7 @@ export function attentionBackward(
   for (const [name, t, want] of [["v", v, k.shape], ["out", out, q.shape], ["dOut", dOut, q.shape], ["lse", lse, [B, H, Tq]]] as const) {
     if (!same(t.shape, want)) throw new ShapeError(`${op}: expected shape ${fmtShape(want)} for ${name}, got ${fmtShape(t.shape)} ${shapes}`);
   }
-  const causal = opts.causal ?? false;
-  if (causal && Tq > Tk) throw new ShapeError(`${op}: expected Tq <= Tk for causal attention, got Tq ${Tq} and Tk ${Tk} ${shapes}`);
-  const mask = opts.keyPaddingMask;
-  if (mask) {
-    expectLive(op, "keyPaddingMask", mask);
-    expectDType(op, "keyPaddingMask", mask, "u32", "i32");
-    if (!same(mask.shape, [B, Tk])) throw new ShapeError(`${op}: expected shape [${B}, ${Tk}] for keyPaddingMask, got ${fmtShape(mask.shape)} ${shapes}`);
-  }
+  const { causal, mask } = checkMasking(op, opts, B, Tq, Tk, shapes);
   const scale = opts.scale ?? 1 / Math.sqrt(Dh);
   const { dp, qb } = tileOf(Dh);
   const kv = dkdvKernel(dp, qb);

@@ -174,16 +174,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   if (v.shape.some((d, i) => d !== k.shape[i])) {
     throw new ShapeError(`${op}: expected shape ${fmtShape(k.shape)} (that of k) for v, got ${fmtShape(v.shape)} ${shapes}`);
   }
-  const causal = opts.causal ?? false;
-  if (causal && Tq > Tk) throw new ShapeError(`${op}: expected Tq <= Tk for causal attention, got Tq ${Tq} and Tk ${Tk} ${shapes}`);
-  const mask = opts.keyPaddingMask;
-  if (mask) {
-    expectLive(op, "keyPaddingMask", mask);
-    expectDType(op, "keyPaddingMask", mask, "u32", "i32");
-    if (mask.rank !== 2 || mask.shape[0] !== B || mask.shape[1] !== Tk) {
-      throw new ShapeError(`${op}: expected shape [${B}, ${Tk}] for keyPaddingMask, got ${fmtShape(mask.shape)} ${shapes}`);
-    }
-  }
+  const { causal, mask } = checkMasking(op, opts, B, Tq, Tk, shapes);
   const scale = opts.scale ?? 1 / Math.sqrt(Dh);
   const tile = attentionTile(Dh);
   const kern = kernel(op, `${tile.dp}x${tile.kb}${tile.vec4 ? "v" : "s"}`, () => ({
@@ -216,6 +207,21 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   state.dispose();
   dummy?.dispose();
   return { out, lse };
+}
+
+/** Checks the causal flag (Tq <= Tk) and the key padding mask ([B, Tk], u32/i32) of `opts`. */
+export function checkMasking(op: string, opts: AttentionOptions, B: number, Tq: number, Tk: number, shapes: string): { causal: boolean; mask: Tensor | undefined } {
+  const causal = opts.causal ?? false;
+  if (causal && Tq > Tk) throw new ShapeError(`${op}: expected Tq <= Tk for causal attention, got Tq ${Tq} and Tk ${Tk} ${shapes}`);
+  const mask = opts.keyPaddingMask;
+  if (mask) {
+    expectLive(op, "keyPaddingMask", mask);
+    expectDType(op, "keyPaddingMask", mask, "u32", "i32");
+    if (mask.rank !== 2 || mask.shape[0] !== B || mask.shape[1] !== Tk) {
+      throw new ShapeError(`${op}: expected shape [${B}, ${Tk}] for keyPaddingMask, got ${fmtShape(mask.shape)} ${shapes}`);
+    }
+  }
+  return { causal, mask };
 }
 
 /** Binds heads [h0, h0 + hc) of a (heads, perHead) tensor: its binding (through `wrap`) and the skip inside it. */

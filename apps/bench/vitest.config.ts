@@ -9,6 +9,7 @@ export default defineConfig({
       "@llms-eye/tensor": fileURLToPath(new URL("../../packages/tensor/src/index.ts", import.meta.url)),
       "@llms-eye/autograd": fileURLToPath(new URL("../../packages/autograd/src/index.ts", import.meta.url)),
       "@llms-eye/models": fileURLToPath(new URL("../../packages/models/src/index.ts", import.meta.url)),
+      "@llms-eye/data": fileURLToPath(new URL("../../packages/data/src/index.ts", import.meta.url)),
     },
   },
   test: {

@@ -11,4 +11,6 @@ export const FAMILIES: Record<string, () => Promise<Family>> = {
   adamw: async () => (await import("./adamw.js")).family,
   "train-step": async () => (await import("./train-step.js")).family,
   load: async () => (await import("./load.js")).family,
+  "caption-metrics": async () => (await import("./caption-metrics.js")).family,
+  preprocess: async () => (await import("./preprocess.js")).family,
 };

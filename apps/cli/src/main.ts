@@ -9,6 +9,14 @@ const main = defineCommand({
     download: () => import("./commands/download.js").then((m) => m.default),
     generate: () => import("./commands/generate.js").then((m) => m.default),
     parity: () => import("./commands/parity.js").then((m) => m.default),
+    prepare: () => import("./commands/prepare.js").then((m) => m.default),
+    shapes: () => import("./commands/shapes.js").then((m) => m.default),
+    score: () => import("./commands/score.js").then((m) => m.default),
+    train: () => import("./commands/train.js").then((m) => m.default),
+    retrain: () => import("./commands/retrain.js").then((m) => m.default),
+    caption: () => import("./commands/caption.js").then((m) => m.default),
+    eval: () => import("./commands/eval.js").then((m) => m.default),
+    report: () => import("./commands/report.js").then((m) => m.default),
   },
 });
 

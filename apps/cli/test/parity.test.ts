@@ -34,9 +34,10 @@ describe("eye parity", () => {
     expect(lines[0]).toMatch(/^group\s+tensor\s+max abs err\s+tol\s+ok$/);
     expect(lines.find((l) => l.includes(" pooler_output "))).toMatch(/^clip\s+pooler_output\s+\d\.\d\de[-+]\d+\s+2\.00e-5\s+ok$/);
     expect(lines.find((l) => l.startsWith("tokenizer") && l.includes(" ids "))).toMatch(/exact\s+ok\s+0 of 61 cases differ$/);
-    expect(lines.filter((l) => /^preprocess .* skip\s+skipped: image preprocessing lands with the data package$/.test(l)).length).toBe(4);
-    expect(lines.length).toBe(1 + 47 + 4 + 4 + 1);
-    expect(lines.at(-1)).toBe("parity: ok, 51 of 51 rows within tolerance (4 preprocess rows skipped: image preprocessing lands with the data package)");
+    // Two rows per image (from the file; from PIL's decoded pixels), bit-exact: max abs err 0.
+    expect(lines.filter((l) => /^preprocess\s+pixel_values\.\S+( \(from rgb\))?\s+0\.00e\+0\s+1\.60e-2\s+ok$/.test(l)).length).toBe(8);
+    expect(lines.length).toBe(1 + 47 + 4 + 8 + 1);
+    expect(lines.at(-1)).toBe("parity: ok, 59 of 59 rows within tolerance");
   });
 
   it("marks a moved reference value FAIL and exits 1", async () => {

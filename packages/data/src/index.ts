@@ -1,0 +1,28 @@
+// @llms-eye/data: datasets, image preprocessing, loader, feature cache, metrics.
+export {};
+export { generateShapes, type ShapesLine, type ShapesSummary } from "./shapes/generate.js";
+export { isShapesDir, readShapesSpec, ShapesError, SHAPES_JSONL, type ShapesOptions, type ShapesSpec } from "./shapes/options.js";
+export { COLORS as SHAPE_COLORS, SHAPES, type Color as ShapeColor, type Shape } from "./shapes/scene.js";
+export { Loader, LoaderError, type Batch, type LoaderItem, type LoaderOptions, type LoaderPosition } from "./loader.js";
+export { FeatureCache, FeatureCacheError, canonicalJson, featureCacheDir, featureKeyHash, type BuildOptions, type FeatureCacheOptions, type FeatureDType, type FeatureKey } from "./feature-cache.js";
+export { DatasetError, DatasetRecordSchema, SOURCES, SPLITS, formatDataset, readDataset, resolveImage, writeDataset, type DatasetRecord, type Source, type Split } from "./prepare/records.js";
+export { PREPARE_FORMATS, imagePathFor, prepare, type PrepareFormat, type PrepareOptions, type PrepareResult } from "./prepare/prepare.js";
+export { PrepareError } from "./prepare/input.js";
+export { SKIP_REASONS, type Skip, type SkipReason } from "./prepare/parsed.js";
+export { formatSkip, formatSummary, summaryPath, type PrepareSummary, type SplitCounts } from "./prepare/summary.js";
+export { checkImage, checkImages, type ImageCheckOptions, type ImageProblem } from "./prepare/images.js";
+export { writeFilesAtomically, type OutputFile } from "./prepare/atomic.js";
+export { ImageError, decodeRgb, type RgbImage } from "./image/decode.js";
+export { PIL_FILTERS, ResampleError, axisCoeffs, resize, type AxisCoeffs, type ResampleFilter, type Window } from "./image/resample.js";
+export { CLIPImageProcessor, CLIP_IMAGE_DEFAULTS, OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, parseClipImageConfig, readClipImageConfig, resizedSize, type ClipImageConfig, type PixelValues } from "./image/clip-processor.js";
+export { PreprocessPool, preprocessMany, type PoolOptions } from "./image/pool.js";
+export { PREPROCESS_TOLERANCE, runPreprocessParity } from "./image/parity.js";
+export { PTB_PUNCTUATIONS, dropPunctuation, ptbLexLines, ptbTokenize } from "./metrics/ptb-tokenizer.js";
+export { BLEU_N, bleu, bleuFromStats, bleuStats, countNgrams, type BleuResult, type BleuStats } from "./metrics/bleu.js";
+export { ROUGE_BETA, lcsLength, rouge, rougeL } from "./metrics/rouge.js";
+export { CIDER_N, CIDER_SIGMA, cider, type CiderResult } from "./metrics/cider.js";
+export { npMean, npSum } from "./metrics/np-sum.js";
+export { MetricsError, parseCocoCaptions, parseCocoResults, parseDatasetJsonl, readPredictions, readReferences, type CaptionRefs } from "./metrics/coco-format.js";
+export { METRIC_NAMES, evaluateCaptions, scoreGrouped, type CaptionEvalResult, type EvaluateOptions, type MetricName, type MetricScores } from "./metrics/coco-eval.js";
+export { retrievalRecall, type RecallResult } from "./metrics/retrieval.js";
+export { CLIPSCORE_PREFIX, CLIPSCORE_W, clipImageFeatures, clipScore, clipTextFeatures, clipTokenRows, type ClipScoreOptions, type ClipScoreResult } from "./metrics/clipscore.js";

@@ -1,0 +1,2 @@
+// Shared with the other packages: ../../vitest.package.ts.
+export { default } from "../../vitest.package.js";

@@ -35,7 +35,12 @@ export type OpSpec =
   | { op: "cross-entropy"; n: number; v: number }
   | { op: "infonce"; b: number; e: number }
   | { op: "adamw"; shapes: number[][] }
-  | { op: "train_step_gpt2"; layers: number; width: number; heads: number; vocab: number; positions: number; batch: number; seq: number };
+  | { op: "train_step_gpt2"; layers: number; width: number; heads: number; vocab: number; positions: number; batch: number; seq: number }
+  | {
+      op: "train_step_eye"; layers: number; width: number; heads: number; vocab: number; positions: number;
+      /** B images with one caption each: K cached feature rows of width Dv, L caption tokens, heads to E. */
+      batch: number; imageTokens: number; visionWidth: number; captionLen: number; embedDim: number;
+    };
 
 export interface Timing {
   warmup: number;

@@ -59,6 +59,7 @@ function estimateMs(spec: OpSpec): number {
     case "adamw":
       return bytesMs(15 * 12 * spec.shapes.reduce((s, d) => s + d.reduce((a, b) => a * b, 1), 0));
     case "train_step_gpt2":
+    case "train_step_eye":
       return Infinity;
   }
 }
@@ -70,6 +71,7 @@ export class TfjsPeer implements Peer {
 
   skip(spec: OpSpec, quick: boolean): string | undefined {
     if (spec.op === "train_step_gpt2") return "no GPT-2 training step written for tfjs";
+    if (spec.op === "train_step_eye") return "no eye training step written for tfjs";
     const est = estimateMs(spec);
     if (quick && est > QUICK_MAX_MS) return `about ${(est / 1000).toFixed(1)} s a run on tfjs here; --quick`;
     return undefined;
@@ -241,6 +243,7 @@ function build(tf: Tf, spec: OpSpec, maxBinding: number): Built {
       };
     }
     case "train_step_gpt2":
-      throw new Error("tfjs: no GPT-2 training step written for this peer");
+    case "train_step_eye":
+      throw new Error(`tfjs: no ${spec.op} written for this peer`);
   }
 }

@@ -6,6 +6,7 @@ Each OpSpec is built from torch ops on the CPU (float32): the same math as our k
 the tfjs peer. The timing mirrors harness.ts timeRuns: `warmup` runs, then as many runs as fit
 in `budgetMs` (at least `minRuns`, at most `runs`); the median wall time is reported.
 """
+import functools
 import json
 import math
 import statistics
@@ -69,60 +70,144 @@ def build(spec):
         return opt.step
     if op == "train_step_gpt2":
         return gpt2_step(spec)
+    if op == "train_step_eye":
+        return eye_step(spec)
     raise ValueError(f"torch peer: unknown op {op}")
+
+
+@functools.lru_cache(maxsize=None)
+def causal_mask(T):
+    return torch.triu(torch.full((T, T), float("-inf")), 1)
+
+
+class Block(torch.nn.Module):
+    """A GPT-2 block (pre-LN, causal attention, tanh GELU) on (B, T, C) of any T."""
+
+    def __init__(self, C, H):
+        super().__init__()
+        self.C, self.H = C, H
+        self.ln_1, self.ln_2 = torch.nn.LayerNorm(C), torch.nn.LayerNorm(C)
+        self.c_attn, self.attn_proj = torch.nn.Linear(C, 3 * C), torch.nn.Linear(C, C)
+        self.c_fc, self.mlp_proj = torch.nn.Linear(C, 4 * C), torch.nn.Linear(4 * C, C)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        H = self.H
+        q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
+        q, k, v = (z.view(B, T, H, C // H).transpose(1, 2) for z in (q, k, v))
+        att = torch.softmax((q @ k.transpose(-1, -2)) / math.sqrt(C // H) + causal_mask(T), -1)
+        x = x + self.attn_proj((att @ v).transpose(1, 2).reshape(B, T, C))
+        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
+
+
+class GPT2(torch.nn.Module):
+    """GPT2LMHeadModel's math (tied LM head), HF's init (normal 0.02 for matrices)."""
+
+    def __init__(self, L, C, H, V, P):
+        super().__init__()
+        self.wte, self.wpe = torch.nn.Embedding(V, C), torch.nn.Embedding(P, C)
+        self.h = torch.nn.ModuleList(Block(C, H) for _ in range(L))
+        self.ln_f = torch.nn.LayerNorm(C)
+        for p in self.parameters():
+            if p.dim() >= 2:
+                torch.nn.init.normal_(p, std=0.02)
+
+    def hidden(self, embeds):
+        """ln_f(blocks(embeds + positions)) for input embeddings (B, T, C)."""
+        x = embeds + self.wpe(torch.arange(embeds.shape[1]))
+        for block in self.h:
+            x = block(x)
+        return self.ln_f(x)
+
+    def logits(self, h):
+        return h @ self.wte.weight.t()
+
+
+def decay_groups(params, weight_decay, **extra):
+    params = list(params)
+    return [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay, **extra},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0, **extra},
+    ]
+
+
+def train_step(model_loss, opt):
+    def step():
+        loss = model_loss()
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss
+
+    return step
 
 
 def gpt2_step(spec):
     """GPT2LMHeadModel's math (pre-LN, tanh GELU, tied LM head), random init, AdamW."""
     L, C, H, V, B, T = (spec[k] for k in ("layers", "width", "heads", "vocab", "batch", "seq"))
     torch.manual_seed(1)
-
-    class Block(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln_1, self.ln_2 = torch.nn.LayerNorm(C), torch.nn.LayerNorm(C)
-            self.c_attn, self.attn_proj = torch.nn.Linear(C, 3 * C), torch.nn.Linear(C, C)
-            self.c_fc, self.mlp_proj = torch.nn.Linear(C, 4 * C), torch.nn.Linear(4 * C, C)
-            self.register_buffer("mask", torch.triu(torch.full((T, T), float("-inf")), 1))
-
-        def forward(self, x):
-            q, k, v = self.c_attn(self.ln_1(x)).split(C, dim=2)
-            q, k, v = (z.view(B, T, H, C // H).transpose(1, 2) for z in (q, k, v))
-            att = torch.softmax((q @ k.transpose(-1, -2)) / math.sqrt(C // H) + self.mask, -1)
-            x = x + self.attn_proj((att @ v).transpose(1, 2).reshape(B, T, C))
-            return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)), approximate="tanh"))
-
-    class GPT2(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.wte, self.wpe = torch.nn.Embedding(V, C), torch.nn.Embedding(spec["positions"], C)
-            self.h = torch.nn.ModuleList(Block() for _ in range(L))
-            self.ln_f = torch.nn.LayerNorm(C)
-            for p in self.parameters():
-                if p.dim() >= 2:
-                    torch.nn.init.normal_(p, std=0.02)
-
-        def forward(self, ids, targets):
-            x = self.wte(ids) + self.wpe(torch.arange(T))
-            for block in self.h:
-                x = block(x)
-            logits = self.ln_f(x) @ self.wte.weight.t()
-            return F.cross_entropy(logits.view(B * T, V), targets.view(-1))
-
-    model = GPT2()
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=6e-4, foreach=True)
+    model = GPT2(L, C, H, V, spec["positions"])
+    opt = torch.optim.AdamW(decay_groups(model.parameters(), 0.1), lr=6e-4, foreach=True)
     data = torch.randint(0, V, (B, T + 1))
     ids, targets = data[:, :-1].contiguous(), data[:, 1:].contiguous()
+    return train_step(lambda: F.cross_entropy(model.logits(model.hidden(model.wte(ids))).view(B * T, V), targets.view(-1)), opt)
 
-    def step():
-        loss = model(ids, targets)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        return loss
 
+# eye-step.ts EYE_OPT: mini's AdamW settings in `eye train`.
+EYE_OPT = {"lr": 5e-5, "projector_lr": 1e-3, "weight_decay": 0.01, "beta2": 0.98}
+
+
+def eye_step(spec):
+    """EyeModel.forward(features, captions, lambda=1) on cached features + backward + AdamW.
+
+    Caption pass: GPT-2 on K projected image tokens (in place of the <image> placeholders),
+    L caption tokens, <|endoftext|>; LM head only at the L + 1 target rows of each caption.
+    Contrastive pass: caption, <|endoftext|>, <image>; text embedding = text_head(ln_f state at
+    the trailing <image>), image embedding = image_head(mean of the K tokens); symmetric InfoNCE
+    over exp(min(s, ln 100))·normalize(img) @ normalize(txt).T. The frozen vision tower is not built.
+    """
+    L, C, H, V, P, B = (spec[k] for k in ("layers", "width", "heads", "vocab", "positions", "batch"))
+    K, Dv, Lc, E = (spec[k] for k in ("imageTokens", "visionWidth", "captionLen", "embedDim"))
+    image_id, eos_id = V - 1, V - 2
+    torch.manual_seed(1)
+    llm = GPT2(L, C, H, V, P)
+    proj = torch.nn.Sequential(torch.nn.Linear(Dv, C), torch.nn.GELU(approximate="tanh"), torch.nn.Linear(C, C))
+    image_head, text_head = torch.nn.Linear(C, E), torch.nn.Linear(C, E)
+    logit_scale = torch.nn.Parameter(torch.tensor([math.log(1 / 0.07)]))
+    rest = [*proj.parameters(), *image_head.parameters(), *text_head.parameters(), logit_scale]
+    opt = torch.optim.AdamW(
+        decay_groups(llm.parameters(), EYE_OPT["weight_decay"], lr=EYE_OPT["lr"])
+        + decay_groups(rest, EYE_OPT["weight_decay"], lr=EYE_OPT["projector_lr"]),
+        betas=(0.9, EYE_OPT["beta2"]), foreach=True,
+    )
+    features = torch.randn(B, K, Dv)
+    captions = torch.randint(0, V - 1, (B, Lc))  # never <image>
+    eos = torch.full((B, 1), eos_id)
+    caption_ids = torch.cat([captions, eos], 1)  # (B, L + 1) after the K image tokens
+    Tc, Tt = K + Lc + 1, Lc + 2
+    lm_rows = (torch.arange(B)[:, None] * Tc + K - 1 + torch.arange(Lc + 1)[None, :]).reshape(-1)
+    lm_targets = caption_ids.reshape(-1)
+    text_ids = torch.cat([captions, eos, torch.full((B, 1), image_id)], 1)  # (B, Tt)
+    text_rows = torch.arange(B) * Tt + Lc + 1
+    labels = torch.arange(B)
+
+    def loss():
+        tokens = proj(features)  # (B, K, C)
+        h = llm.hidden(torch.cat([tokens, llm.wte(caption_ids)], 1))  # (B, Tc, C)
+        lm = F.cross_entropy(llm.logits(h.reshape(B * Tc, C).index_select(0, lm_rows)), lm_targets)
+        t = llm.hidden(llm.wte(text_ids)).reshape(B * Tt, C).index_select(0, text_rows)
+        img = F.normalize(image_head(tokens.mean(1)), dim=-1)
+        txt = F.normalize(text_head(t), dim=-1)
+        logits = logit_scale.clamp(max=math.log(100)).exp() * img @ txt.t()
+        nce = (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2
+        return lm + nce
+
+    step = train_step(loss, opt)
+    first = step().item()  # validation, as ours: finite, and lower after one update on the same batch
+    with torch.no_grad():
+        second = loss().item()
+    if not (math.isfinite(first) and second < first):
+        raise RuntimeError(f"torch peer: eye step's loss {first} -> {second}: not finite or did not fall on the same batch")
     return step
 
 

@@ -4,6 +4,7 @@
 // --quick and tiny use smaller models (a distilgpt2 step takes tens of seconds here).
 // Work: 6·tokens·(matmul parameters incl. the tied LM head) + attention's 6·L·B·H·T²·Dh/…
 // (causal half): the usual training-flops napkin; items = tokens, so items/s is tokens/s.
+// The family's second case, `train_step_eye` (the eye model's step on cached features), is in eye-step.ts.
 // Validation: at GPT-2's init the logits are nearly uniform, so the first loss is within
 // 0.5 of ln(vocab); a second step on the same batch must lower it; the loss stays finite.
 import { type Tensor, device, randArray, tensor, tidy } from "@llms-eye/tensor";
@@ -11,6 +12,7 @@ import { AdamW, ag, backward, decayGroups } from "@llms-eye/autograd";
 import { GPT2LMHeadModel, parseGPT2Config } from "@llms-eye/models";
 import type { Family, OurCase, Preset } from "./bench.js";
 import { type OpSpec, ValidationError } from "./harness.js";
+import { eyeStepCase } from "./eye-step.js";
 
 interface GPT2Shape {
   layers: number;
@@ -112,5 +114,5 @@ export function trainStepCase(preset: Preset): OurCase {
 
 export const family: Family = {
   name: "train-step",
-  cases: (preset) => [trainStepCase(preset)],
+  cases: (preset) => [trainStepCase(preset), eyeStepCase(preset)],
 };

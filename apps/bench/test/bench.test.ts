@@ -43,7 +43,7 @@ describe("bench harness", () => {
     const { records, failures } = await runBench({ preset: "tiny", families, peers: [], json, ...quiet });
     expect(failures).toEqual([]);
     const ops = new Set(records.map((r) => r.op));
-    for (const op of ["fma-probe", "copy-probe", "matmul", "attention", "layernorm", "cross-entropy", "softmax", "infonce", "adamw", "train_step_gpt2"]) {
+    for (const op of ["fma-probe", "copy-probe", "matmul", "attention", "layernorm", "cross-entropy", "softmax", "infonce", "adamw", "train_step_gpt2", "train_step_eye"]) {
       expect(ops, op).toContain(op);
     }
     for (const r of records) {
@@ -130,6 +130,7 @@ describe("torch peer", () => {
       { op: "infonce", b: 5, e: 8 },
       { op: "adamw", shapes: [[3, 4], [5]] },
       { op: "train_step_gpt2", layers: 1, width: 16, heads: 2, vocab: 37, positions: 8, batch: 2, seq: 8 },
+      { op: "train_step_eye", layers: 1, width: 16, heads: 2, vocab: 37, positions: 16, batch: 3, imageTokens: 4, visionWidth: 8, captionLen: 3, embedDim: 8 },
     ];
     for (const spec of specs) {
       const r = await torch.peer!.bench(spec, TINY);

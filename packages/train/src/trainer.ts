@@ -85,22 +85,22 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
       throw new CheckpointError(`train: expected --size ${state.options.size} to resume ${runDir} (its checkpoints are that size), got --size ${req.size}; drop --size or pass another --out`);
     }
     o = { ...state.options, ...(req.steps ? { steps: req.steps } : {}) };
-    ({ model, preprocessor } = await loadEyeModel(resumeFrom));
   } else {
     const { resume: _r, from: _f, builtinShapes: _b, ...input } = req;
     o = resolveTrainOptions(input);
     if (await stat(join(o.out, LATEST_FILE)).then(() => true, () => false)) {
       throw new OptionsError(`train: ${o.out} already holds a run (${LATEST_FILE}); continue it with \`pnpm eye train --resume --out ${o.out}\` or pass another --out`);
     }
-    if (req.from) {
-      const ckpt = await resolveCheckpoint(req.from);
-      ({ model, preprocessor } = await loadEyeModel(ckpt));
-      if (model._cfg.size !== o.size) throw new CheckpointError(`retrain: expected a ${o.size} checkpoint, got a ${model._cfg.size} one in ${ckpt}; pass --size ${model._cfg.size}`);
-      log(`retraining from ${ckpt}`);
-    } else {
-      ({ model, preprocessor } = await buildEyeModel(o.size, { seed: o.seed, ...hooks.hub }));
-    }
   }
+  // the data first: a missing dataset is reported before any weights are downloaded
+  const dataset = await openDataset(o.data, { builtinShapes: !req.resume && isDefaultShapes(o, req), log });
+  if (resumeFrom) ({ model, preprocessor } = await loadEyeModel(resumeFrom));
+  else if (req.from) {
+    const ckpt = await resolveCheckpoint(req.from);
+    ({ model, preprocessor } = await loadEyeModel(ckpt));
+    if (model._cfg.size !== o.size) throw new CheckpointError(`retrain: expected a ${o.size} checkpoint, got a ${model._cfg.size} one in ${ckpt}; pass --size ${model._cfg.size}`);
+    log(`retraining from ${ckpt}`);
+  } else ({ model, preprocessor } = await buildEyeModel(o.size, { seed: o.seed, ...hooks.hub }));
   model.setVisionTrainable(o.unfreezeVision);
   model.language_model.requiresGrad(!o.freezeLlm);
   model.train();
@@ -108,7 +108,6 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
   await mkdir(runDir, { recursive: true });
   await writeFile(join(runDir, "train.json"), `${JSON.stringify(o, null, 2)}\n`);
 
-  const dataset = await openDataset(o.data, { builtinShapes: !req.resume && isDefaultShapes(o, req), log });
   const tok = await eyeTokenizer();
   const trainIdx = dataset.split("train");
   if (trainIdx.length === 0) throw new OptionsError(`train: expected records with split "train" in ${dataset.file}, got none`);

@@ -7,7 +7,7 @@ import { init } from "@llms-eye/tensor";
 import { runSize, train } from "@llms-eye/train";
 import { reportErrors } from "../errors.js";
 import { userPath } from "../paths.js";
-import { TRAIN_FLAGS, UsageError, trainInput } from "../train/flags.js";
+import { TRAIN_FLAGS, UsageError, freshRunDir, trainInput } from "../train/flags.js";
 import { runTraining } from "../train/run.js";
 
 export default defineCommand({
@@ -23,7 +23,7 @@ export default defineCommand({
       const from = userPath(args.from);
       const size = await runSize(from); // the size comes from the checkpoint
       const input = trainInput(args, size);
-      input.out ??= userPath(`runs/${size}-retrain`);
+      input.out ??= freshRunDir(`${size}-retrain`);
       await runTraining((hooks) => train({ ...input, from }, hooks));
     });
   },

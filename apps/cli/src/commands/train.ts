@@ -7,7 +7,7 @@ import { init } from "@llms-eye/tensor";
 import { train } from "@llms-eye/train";
 import { reportErrors } from "../errors.js";
 import { userPath } from "../paths.js";
-import { TRAIN_FLAGS, trainInput } from "../train/flags.js";
+import { TRAIN_FLAGS, freshRunDir, latestRunDir, trainInput } from "../train/flags.js";
 import { runTraining } from "../train/run.js";
 
 export default defineCommand({
@@ -22,14 +22,14 @@ export default defineCommand({
       const size = args.size ?? (args.resume ? "" : "tiny");
       const input = trainInput(args, size);
       if (args.resume) {
-        input.out ??= userPath(`runs/${size || "tiny"}`);
+        input.out ??= latestRunDir(size || "tiny");
         await init();
         await runTraining((hooks) => train({ ...input, resume: true }, hooks));
         return;
       }
       const builtinShapes = size === "tiny" && input.data === undefined;
       if (builtinShapes) input.data = userPath("data/shapes");
-      input.out ??= userPath(`runs/${size}`);
+      input.out ??= freshRunDir(size);
       await init();
       await runTraining((hooks) => train({ ...input, builtinShapes }, hooks));
     });

@@ -1,5 +1,6 @@
 // The flags of `eye train` and `eye retrain`, mapped onto the train package's options (whose
 // zod schema validates them and names a bad flag). Numbers arrive as strings from citty.
+import { existsSync } from "node:fs";
 import type { TrainInput } from "@llms-eye/train";
 import { userPath } from "../paths.js";
 
@@ -9,7 +10,7 @@ export class UsageError extends Error {
 
 export const TRAIN_FLAGS = {
   data: { type: "string", description: "dataset: unified JSONL file or a directory holding one (tiny: built-in shapes in data/shapes)" },
-  out: { type: "string", description: "run directory (default runs/<size>)" },
+  out: { type: "string", description: "run directory (default: runs/<size>, or runs/<size>-2, -3, … when taken)" },
   steps: { type: "string", description: "optimizer steps (default: --epochs worth)" },
   epochs: { type: "string", description: "epochs over the train split (tiny 6, others 1)" },
   "batch-size": { type: "string", description: "images per step (tiny 32, others 16)" },
@@ -51,4 +52,19 @@ export function trainInput(args: Record<string, unknown>, size: string): TrainIn
   if (typeof args.captions === "string") input.captions = args.captions;
   if (args["freeze-llm"] === true) input.freezeLlm = true;
   return input as TrainInput;
+}
+
+/** runs/<name>, else runs/<name>-2, -3, …: the first that does not exist (a run is never overwritten). */
+export function freshRunDir(name: string): string {
+  for (let i = 1; ; i++) {
+    const dir = userPath(i === 1 ? `runs/${name}` : `runs/${name}-${i}`);
+    if (!existsSync(dir)) return dir;
+  }
+}
+
+/** The newest of runs/<name>, runs/<name>-2, … (what `--resume` continues without --out). */
+export function latestRunDir(name: string): string {
+  let last = userPath(`runs/${name}`);
+  for (let i = 2; existsSync(userPath(`runs/${name}-${i}`)); i++) last = userPath(`runs/${name}-${i}`);
+  return last;
 }

@@ -3,7 +3,6 @@
 // and for several objects spatial relations computed from the box centres (dominant axis).
 // Each of the 5 slots is a different sentence structure; a seeded choice varies the wording.
 import type { RandomGenerator } from "pure-rand/types/RandomGenerator";
-import { uniformInt } from "pure-rand/distribution/uniformInt";
 import { backgroundName, pick, type Scene, type SceneObject } from "./scene.js";
 
 export const RELATIONS = ["to the left of", "to the right of", "above", "below"] as const;
@@ -41,9 +40,9 @@ function single(o: SceneObject, bg: string, rng: RandomGenerator): string[] {
 function pair(a: SceneObject, b: SceneObject, bg: string, rng: RandomGenerator): string[] {
   return [
     `${np(a, true)} ${relation(a, b)} ${np(b, true)}`,
-    pick(rng, [`${np(b)} and ${np(a)}`, `${np(b, true)} and ${np(a, true)}`]),
+    pick(rng, [`${np(a)} and ${np(b)}`, `${np(a, true)} and ${np(b, true)}`]),
     `two shapes: ${np(a)} and ${np(b)}`,
-    pick(rng, [`${np(a)} ${relation(a, b)} ${np(b)}`, `${np(b)} ${relation(b, a)} ${np(a)}`]),
+    `${np(a)} ${relation(a, b)} ${np(b)}`,
     pick(rng, [`an image of ${np(a)} and ${np(b)} on ${bg}`, `there are two shapes, ${np(a, true)} and ${np(b, true)}`]),
   ];
 }
@@ -52,22 +51,22 @@ function triple(a: SceneObject, b: SceneObject, c: SceneObject, bg: string, rng:
   const leftToRight = [a, b, c].sort((p, q) => p.cx - q.cx);
   return [
     pick(rng, [`three shapes: ${list([a, b, c].map((o) => np(o)))}`, `an image of three shapes: ${list([a, b, c].map((o) => np(o)))}`]),
-    list([b, c, a].map((o) => np(o, true))),
+    list([a, b, c].map((o) => np(o, true))),
     `${np(a)} ${relation(a, b)} ${np(b)}, and ${np(c)} ${relation(c, b)} the ${words(b, false)}`,
     `from left to right: ${list(leftToRight.map((o) => np(o, pick(rng, [false, true]))))}`,
-    pick(rng, [`there are three shapes on ${bg}: ${list([c, a, b].map((o) => np(o)))}`, `${np(c, true)} ${relation(c, a)} ${np(a, true)}, and ${np(b, true)}`]),
+    pick(rng, [`there are three shapes on ${bg}: ${list([a, b, c].map((o) => np(o)))}`, `${np(a, true)} ${relation(a, c)} ${np(c, true)}, and ${np(b, true)}`]),
   ];
 }
 
-/** The 5 captions of a scene; the object order in the templates is shuffled by `rng`. */
+/**
+ * The 5 captions of a scene. Objects are named in reading order (left to right by centre), as
+ * people mostly describe a scene, so which object a caption names first follows the image; the
+ * templates and the size words vary.
+ */
 export function captionScene(scene: Scene, rng: RandomGenerator): string[] {
   const name = backgroundName(scene.background);
   const bg = `${article(name)} ${name} background`;
-  const objects = [...scene.objects];
-  for (let i = objects.length - 1; i > 0; i--) {
-    const j = uniformInt(rng, 0, i);
-    [objects[i], objects[j]] = [objects[j]!, objects[i]!];
-  }
+  const objects = [...scene.objects].sort((p, q) => p.cx - q.cx || p.cy - q.cy);
   const [a, b, c] = objects;
   if (!a) throw new Error("shapes: a scene needs at least one object");
   if (!b) return single(a, bg, rng);

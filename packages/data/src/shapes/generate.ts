@@ -7,7 +7,7 @@ import { existsSync, statSync } from "node:fs";
 import { mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { captionScene } from "./captions.js";
-import { describeSpec, readShapesSpec, resolveSpec, sameSpec, ShapesError, SHAPES_JSON, SHAPES_JSONL, specRecord, type ShapesOptions, type ShapesSpec } from "./options.js";
+import { describeSpec, readShapesSpec, resolveSpec, sameSpec, ShapesError, SHAPES_JSON, SHAPES_JSONL, SHAPES_VERSION, specRecord, type ShapesOptions, type ShapesSpec } from "./options.js";
 import { renderScene } from "./render.js";
 import { backgroundName, hash32, rngFor, sampleScene, type BackgroundName, type Color, type Scene, type Shape, type Size } from "./scene.js";
 
@@ -75,7 +75,7 @@ async function checkOut(out: string, spec: ShapesSpec, force: boolean): Promise<
   if ((await readdir(out)).length === 0) return false;
   const found = await readShapesSpec(out);
   if (found && sameSpec(found, spec)) return false;
-  if (force) return !!found;
+  if (force || (found && found.version < SHAPES_VERSION)) return !!found; // an older rendering of ours is simply replaced
   const what = found ? `a shapes dataset with other options (${describeSpec(found)})` : "files that are not a shapes dataset";
   throw new ShapesError(`shapes: ${out} already holds ${what}; asked for ${describeSpec(spec)}. Choose another --out or pass --force (force: true) to write into it`);
 }

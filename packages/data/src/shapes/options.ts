@@ -14,7 +14,7 @@ export class ShapesError extends Error {
 }
 
 /** Bumped whenever the same options would produce different files. */
-export const SHAPES_VERSION = 1;
+export const SHAPES_VERSION = 2; // 2: objects named left to right
 export const SHAPES_JSONL = "shapes.jsonl";
 export const SHAPES_JSON = "shapes.json";
 
@@ -66,7 +66,7 @@ export function resolveSpec(options: Omit<ShapesOptions, "out">): ShapesSpec {
   throw new ShapesError(`shapes: expected ${issue.message} for ${name}, got ${JSON.stringify(got)}`);
 }
 
-const recordSchema = shapesSpecSchema.extend({ version: z.literal(SHAPES_VERSION), source: z.literal("shapes") });
+const recordSchema = shapesSpecSchema.extend({ version: z.number().int().positive(), source: z.literal("shapes") });
 export type ShapesRecord = z.infer<typeof recordSchema>;
 
 export const specRecord = (spec: ShapesSpec): ShapesRecord => ({ source: "shapes", version: SHAPES_VERSION, ...spec });
@@ -84,6 +84,7 @@ export async function readShapesSpec(dir: string): Promise<ShapesRecord | undefi
 }
 
 export const sameSpec = (a: ShapesSpec, b: ShapesSpec): boolean =>
+  ((a as Partial<ShapesRecord>).version ?? SHAPES_VERSION) === ((b as Partial<ShapesRecord>).version ?? SHAPES_VERSION) &&
   a.n === b.n && a.seed === b.seed && a.size === b.size && a.splits.val === b.splits.val && a.splits.test === b.splits.test;
 
 /** Whether `dir` already holds the complete shapes dataset of these options (shapes.json matches, shapes.jsonl written). */

@@ -12,7 +12,8 @@ import { type FileHandle, mkdir, open, readdir, readFile, unlink } from "node:fs
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { type FeatureDType, FeatureCacheError, checkShard, readRows, writeFileAtomic, writeShard } from "./feature-shard.js";
+import { type FeatureDType, FeatureCacheError, checkShard, readRows, writeShard } from "./feature-shard.js";
+import { writeFilesAtomically } from "./prepare/atomic.js";
 
 export { FeatureCacheError, type FeatureDType } from "./feature-shard.js";
 
@@ -229,7 +230,7 @@ export class FeatureCache {
 
   private async writeIndex(): Promise<void> {
     const index: Index = { version: 1, key: JSON.parse(canonicalJson(this.key)) as unknown, shape: this.shape, dtype: this.dtype, shards: this.shards.map(({ file, ids }) => ({ file, ids })) };
-    await writeFileAtomic(join(this.dir, "index.json"), [Buffer.from(JSON.stringify(index))]);
+    await writeFilesAtomically([{ path: join(this.dir, "index.json"), data: JSON.stringify(index) }]);
   }
 }
 

@@ -1,10 +1,8 @@
 // One shard of the feature cache on disk: a safetensors file holding one tensor "features"
-// [n, K, D] in F32 or F16. Writing is atomic (temp file, fsync, rename): F32 goes through the
-// models package's writeSafetensors; F16, which that writer does not produce, is written here
-// with the same header layout. Reading picks rows with positional reads on an open handle and
+// [n, K, D] in F32 or F16, written atomically by the models package's writeSafetensors (temp
+// file, fsync, rename). Reading picks rows with positional reads on an open handle and
 // widens F16 to f32 (round to nearest even on the way in, exact on the way out).
-import { type FileHandle, open, rename, unlink } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { type FileHandle, open } from "node:fs/promises";
 import { readSafetensorsHeader, writeSafetensors } from "@llms-eye/models";
 
 export type FeatureDType = "f32" | "f16";
@@ -15,42 +13,10 @@ export class FeatureCacheError extends Error {
 export const FEATURE_TENSOR = "features";
 const BYTES: Record<FeatureDType, number> = { f32: 4, f16: 2 };
 
-/** Writes `buffers` one after the other to `file` atomically. */
-export async function writeFileAtomic(file: string, buffers: Uint8Array[]): Promise<void> {
-  const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  const fh = await open(tmp, "w");
-  try {
-    let pos = 0;
-    for (const b of buffers) {
-      for (let done = 0; done < b.length; ) {
-        const { bytesWritten } = await fh.write(b, done, b.length - done, pos);
-        done += bytesWritten;
-        pos += bytesWritten;
-      }
-    }
-    await fh.sync();
-    await fh.close();
-    await rename(tmp, file);
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-}
-
-/** Writes `data` [n, K, D] as the shard `file` in `dtype`. */
+/** Writes `data` [n, K, D] as the shard `file` in `dtype` (atomically, through the models package's writer). */
 export async function writeShard(file: string, data: Float32Array, shape: [number, number, number], dtype: FeatureDType): Promise<void> {
-  if (dtype === "f32") {
-    await writeSafetensors(file, { [FEATURE_TENSOR]: { dtype: "F32", shape, data } });
-    return;
-  }
-  const half = toF16(data);
-  const json = JSON.stringify({ __metadata__: { format: "pt" }, [FEATURE_TENSOR]: { dtype: "F16", shape, data_offsets: [0, half.byteLength] } });
-  let header = Buffer.from(json);
-  header = Buffer.concat([header, Buffer.alloc((8 - (header.length % 8)) % 8, 0x20)]);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(header.length));
-  await writeFileAtomic(file, [len, header, new Uint8Array(half.buffer, half.byteOffset, half.byteLength)]);
+  const tensor = dtype === "f32" ? { dtype: "F32" as const, shape, data } : { dtype: "F16" as const, shape, data: toF16(data) };
+  await writeSafetensors(file, { [FEATURE_TENSOR]: tensor });
 }
 
 /** Where a valid shard's rows start, or why the shard cannot be served. */

@@ -1,6 +1,6 @@
 // @llms-eye/models: Hugging Face compatible GPT-2 and CLIP on the tensor engine and autograd.
 export {
-  SafetensorsError, DTYPE_SIZE, readSafetensorsHeader, readSafetensors, forEachTensor, writeSafetensors, writeSafetensorsFrom,
+  SafetensorsError, DTYPE_SIZE, readSafetensorsHeader, readSafetensors, forEachTensor, writeSafetensors, writeSafetensorsFrom, type WritableData, type WritableTensor,
   type SafeDType, type HostTensor, type TensorInfo, type SafetensorsHeader, type TensorSource,
 } from "./safetensors.js";
 export {

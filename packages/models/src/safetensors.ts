@@ -38,7 +38,7 @@ export class SafetensorsError extends Error {
 /** Bytes per element of every dtype of the format we know. */
 export const DTYPE_SIZE: Readonly<Record<SafeDType, number>> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
 const READABLE: readonly SafeDType[] = ["F32", "F16", "BF16", "I64", "I32", "U8"];
-const WRITABLE: readonly SafeDType[] = ["F32", "I64", "I32", "U8"];
+const WRITABLE: readonly SafeDType[] = ["F32", "F16", "I64", "I32", "U8"];
 /** safetensors' Dtype enum order; files list tensors by dtype descending, then name. */
 const DTYPE_RANK: readonly string[] = ["BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64", "U64"];
 /** Upper bound on the JSON header (the reference implementation's limit). */
@@ -255,19 +255,22 @@ export async function readSafetensors(file: string, opts: { select?: (name: stri
   return out;
 }
 
+/** What a tensor's data may be when written: F16 is taken as raw half bits (Uint16Array). */
+export type WritableData = HostTensor["data"] | Uint16Array;
+
 /** A tensor to write whose data is produced on demand (one tensor in memory at a time). */
 export interface TensorSource {
   name: string;
   dtype: SafeDType;
   shape: number[];
-  data: () => HostTensor["data"] | Promise<HostTensor["data"]>;
+  data: () => WritableData | Promise<WritableData>;
 }
 
 const utf8Compare = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
-const arrayKind = (d: HostTensor["data"]): string => d.constructor.name;
+const arrayKind = (d: WritableData): string => d.constructor.name;
 
 function expectedArray(dtype: SafeDType): string {
-  return dtype === "F32" ? "Float32Array" : dtype === "U8" ? "Uint8Array" : "Int32Array";
+  return dtype === "F32" ? "Float32Array" : dtype === "U8" ? "Uint8Array" : dtype === "F16" ? "Uint16Array" : "Int32Array";
 }
 
 /**
@@ -350,10 +353,13 @@ export async function writeSafetensorsFrom(file: string, sources: TensorSource[]
   }
 }
 
-/** Writes host tensors atomically (see writeSafetensorsFrom): F32 (Float32Array), I64 and I32 (Int32Array), U8 (Uint8Array). */
+/** A host tensor to write: as HostTensor, or F16 as raw half bits in a Uint16Array. */
+export type WritableTensor = Omit<HostTensor, "data"> & { data: WritableData };
+
+/** Writes host tensors atomically (see writeSafetensorsFrom): F32 (Float32Array), F16 (Uint16Array bits), I64 and I32 (Int32Array), U8 (Uint8Array). */
 export async function writeSafetensors(
   file: string,
-  tensors: Map<string, HostTensor> | Record<string, HostTensor>,
+  tensors: Map<string, WritableTensor> | Record<string, WritableTensor>,
   metadata: Record<string, string> = {},
 ): Promise<void> {
   const list = tensors instanceof Map ? [...tensors] : Object.entries(tensors);

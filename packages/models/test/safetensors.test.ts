@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import {
-  type HostTensor, type SafeDType, SafetensorsError, forEachTensor, readSafetensors, readSafetensorsHeader, writeSafetensors,
+  type HostTensor, type SafeDType, type WritableTensor, SafetensorsError, forEachTensor, readSafetensors, readSafetensorsHeader, writeSafetensors,
 } from "../src/safetensors.js";
 import { HF_PARITY } from "./fixtures.js";
 
@@ -263,10 +263,11 @@ describe("writer errors", () => {
   it("refuses mismatched data and unsupported dtypes, leaving no file and no temp file behind", async () => {
     const dir = mkdtempSync(join(TMP, "w-"));
     const file = join(dir, "m.safetensors");
-    const bad: [Record<string, HostTensor>, string][] = [
+    const bad: [Record<string, WritableTensor>, string][] = [
       [{ x: { dtype: "F32", shape: [3], data: new Float32Array(2) } }, `expected data Float32Array(3) for tensor "x" (F32, [3]) for ${file}, got Float32Array(2)`],
       [{ x: { dtype: "I64", shape: [1], data: new Float32Array(1) } }, "expected data Int32Array(1) for tensor \"x\" (I64, [1])"],
-      [{ x: { dtype: "F16", shape: [1], data: new Float32Array(1) } }, `expected a dtype we write (F32, I64, I32, U8) for tensor "x" for ${file}, got F16`],
+      [{ x: { dtype: "BF16", shape: [1], data: new Float32Array(1) } }, `expected a dtype we write (F32, F16, I64, I32, U8) for tensor "x" for ${file}, got BF16`],
+      [{ x: { dtype: "F16", shape: [1], data: new Float32Array(1) } }, "expected data Uint16Array(1) for tensor \"x\" (F16, [1])"],
       [{ __metadata__: { dtype: "U8", shape: [1], data: new Uint8Array(1) } }, 'expected a tensor name other than "__metadata__"'],
       [{ x: { dtype: "U8", shape: [-1], data: new Uint8Array(1) } }, "expected a shape of non-negative integers"],
     ];
@@ -276,6 +277,15 @@ describe("writer errors", () => {
       expect(existsSync(file)).toBe(false);
       expect(readdirSync(dir)).toEqual([]);
     }
+  });
+
+  it("writes F16 from raw half bits, read back as the halves' values", async () => {
+    const file = tmpFile();
+    const bits = Uint16Array.from([0x3c00, 0xc000, 0x3555, 0x0001, 0x7bff]); // 1, -2, ≈1/3, smallest subnormal, 65504
+    await writeSafetensors(file, { h: { dtype: "F16", shape: [5], data: bits } });
+    const back = (await readSafetensors(file)).get("h")!;
+    expect(back.dtype).toBe("F16");
+    expect(Array.from(back.data)).toEqual([1, -2, 0.333251953125, 2 ** -24, 65504]);
   });
 
   it("replaces an existing file atomically and keeps it when a write fails", async () => {

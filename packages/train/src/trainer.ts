@@ -140,7 +140,7 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
     const save = async () => {
       checkpoint = await saveTrainCheckpoint({
         runDir, model, preprocessor, optimizer: opt, named,
-        state: { step, totalSteps, loader: loader.position(), options: o, elapsed },
+        state: { step, totalSteps, loader: consumed, options: o, elapsed },
       });
       await pruneCheckpoints(runDir, o.keep);
     };
@@ -150,14 +150,18 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
       await writeReport(runDir).catch((e: Error) => log(`report: ${e.message}`));
       log(`eval @${step}: CIDEr ${r.summary.metrics.CIDEr.toFixed(3)}  BLEU-4 ${r.summary.metrics.Bleu_4.toFixed(3)}  R@1 i→t ${r.summary.retrieval.i2t[1].toFixed(3)}`);
     };
-    let next: Promise<{ batch: Batch; x: Tensor }> | null = null;
+    // the loader position after the last batch a completed step consumed (a checkpoint stores
+    // this one, not the position after the batch already prefetched for the next step)
+    let consumed = loader.position();
+    let next: Promise<{ batch: Batch; x: Tensor; after: ReturnType<typeof loader.position> }> | null = null;
     const fetch = () => {
       const batch = loader.next();
-      return inputs.get(batch.items.map((i) => trainIdx[i]!)).then((x) => ({ batch, x }));
+      const after = loader.position();
+      return inputs.get(batch.items.map((i) => trainIdx[i]!)).then((x) => ({ batch, x, after }));
     };
     while (step < totalSteps && !hooks.signal?.aborted) {
       const t0 = performance.now();
-      const { batch, x } = await (next ?? fetch());
+      const { batch, x, after } = await (next ?? fetch());
       const dataWait = (performance.now() - t0) / 1000;
       next = step + 1 < totalSteps ? fetch() : null; // the next batch's images decode while this step runs
       const rows = Array.from({ length: batch.shape[0] }, (_, b) => Array.from(batch.tokens.subarray(b * batch.shape[1], b * batch.shape[1] + batch.lengths[b]!)));
@@ -186,11 +190,12 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
       figures.dispose();
       const mean = (k: number) => Array.from({ length: o.accum }, (_, a) => v[a * 3 + k]!).reduce((s, y) => s + y, 0) / o.accum;
       step++;
+      consumed = after;
       const dt = (performance.now() - t0) / 1000;
       elapsed += dt;
       const tokens = batch.lengths.reduce((s, l) => s + l + 1, 0);
       const rec: StepRecord = {
-        step, epoch: loader.position().epoch + loader.position().index / Math.max(1, loader.position().units),
+        step, epoch: after.epoch + after.index / Math.max(1, after.units),
         loss: mean(0), lm: mean(1), infoNCE: mean(2), lr: opt.groups[0]!.lr, projectorLr: opt.groups[opt.groups.length - 2]!.lr, gradNorm: v[3 * o.accum]!,
         tokensPerSec: tokens / dt, imagesPerSec: batch.shape[0] / dt, seconds: dt, dataWait, elapsed,
       };

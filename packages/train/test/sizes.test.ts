@@ -34,7 +34,7 @@ beforeAll(async () => {
   hub = join(root, "hub");
   process.env.EYE_CACHE = join(root, "features");
   data = join(root, "shapes");
-  await generateShapes({ out: data, n: 20, seed: 5, splits: { val: 0.1, test: 0.1 } });
+  await generateShapes({ out: data, n: 8, seed: 5, splits: { val: 0.125, test: 0.125 } });
 }, 60_000);
 afterAll(async () => rm(root, { recursive: true, force: true }));
 

@@ -37,9 +37,10 @@ export const EYE_IMAGE_ID = 50257;
 export const EYE_EOS_ID = 50256;
 
 /**
- * The tiny pair, sized for a CPU: 64x64 images in 16x16 patches (a 4x4 grid = 16 image tokens, no pooling),
- * a 64-wide 2-layer ViT (its penultimate layer is the first) and a 64-wide 2-layer GPT-2 whose
- * tied 50258-row LM head is most of the compute.
+ * The tiny pair, sized for a CPU: 64x64 images in 8x8 patches (an 8x8 grid pooled 2x2 → 16
+ * image tokens) through a random 128-wide 3-layer ViT (frozen by default, like CLIP for the
+ * other sizes: its random features are cached once), and a random 64-wide 2-layer GPT-2 whose
+ * tied 50258-row LM head is most of a training step's compute.
  */
 export function tinyEyeConfig(): EyeConfig {
   return {
@@ -51,10 +52,10 @@ export function tinyEyeConfig(): EyeConfig {
       activation: "gelu_new", bosTokenId: EYE_EOS_ID, eosTokenId: EYE_EOS_ID, tieWordEmbeddings: true, scaleAttnWeights: true,
     },
     vision: {
-      hiddenSize: 64, intermediateSize: 256, numHiddenLayers: 2, numAttentionHeads: 4, imageSize: 64, patchSize: 16,
+      hiddenSize: 128, intermediateSize: 512, numHiddenLayers: 3, numAttentionHeads: 4, imageSize: 64, patchSize: 8,
       numChannels: 3, hiddenAct: "quick_gelu", layerNormEps: 1e-5, projectionDim: 64,
     },
-    poolFactor: 1,
+    poolFactor: 2,
     embedDim: 64,
     imageTokenId: EYE_IMAGE_ID,
     eosTokenId: EYE_EOS_ID,

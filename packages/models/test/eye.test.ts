@@ -25,6 +25,7 @@ function smallConfig(): EyeConfig {
     ...t,
     gpt2: { ...t.gpt2, vocabSize: 300, nPositions: 24, nEmbd: 32, nHead: 4, nInner: 64, eosTokenId: 298, bosTokenId: 298 },
     vision: { ...t.vision, hiddenSize: 24, intermediateSize: 48, numHiddenLayers: 3, numAttentionHeads: 4, imageSize: 32, patchSize: 8 },
+    poolFactor: 2,
     embedDim: 16,
     imageTokenId: 299,
     eosTokenId: 298,

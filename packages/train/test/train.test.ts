@@ -54,6 +54,14 @@ describe("train and resume", () => {
     expect(la.evals.map((e) => e.step)).toEqual([6]);
   }, 240_000);
 
+  it("trains unfrozen vision layers from pixels decoded on the worker pool", async () => {
+    const r = await train({ ...small, steps: 2, ckptEvery: 0, unfreezeVision: 1, data, out: join(root, "live") });
+    expect(r).toMatchObject({ step: 2, stopped: false });
+    const { steps } = await readRunLogs(join(root, "live"));
+    expect(steps.map((s) => Number.isFinite(s.loss))).toEqual([true, true]);
+    expect(steps.every((s) => s.dataWait >= 0)).toBe(true);
+  }, 120_000);
+
   it("never overwrites a run, and refuses a checkpoint of another size or a damaged one", async () => {
     await expect(train({ ...small, data, out: join(root, "a") })).rejects.toThrow(/already holds a run.*--resume --out/);
     await expect(train({ size: "mini", resume: true, out: join(root, "a") })).rejects.toThrow(/expected --size tiny to resume/);

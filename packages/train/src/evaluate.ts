@@ -6,7 +6,7 @@
 import { type Tensor, tidy } from "@llms-eye/tensor";
 import { noGrad } from "@llms-eye/autograd";
 import { type EyeModel, type Tokenizer, captionIds, imageEmbeddings, textEmbeddings, type CaptionOptions } from "@llms-eye/models";
-import { ptbTokenize, retrievalRecall, scoreGrouped } from "@llms-eye/data";
+import { SHAPES, SHAPE_COLORS, ptbTokenize, retrievalRecall, scoreGrouped } from "@llms-eye/data";
 import type { Dataset } from "./dataset.js";
 import type { ImageInputs } from "./features.js";
 import type { EvalRecord } from "./run-log.js";
@@ -101,12 +101,14 @@ export async function evaluate(model: EyeModel, tok: Tokenizer, dataset: Dataset
     const ids = indices.map((i) => dataset.records[i]!.id);
     const scored = scoreGrouped(ids, ptbTokenize(captions), groupedRefs);
     const nSamples = Math.min(opts.samples ?? 8, indices.length);
+    const grounding = singleObjectGrounding(indices.map((i) => dataset.records[i]!.meta), captions);
     return {
       summary: {
         split: dataset.records[indices[0]!]!.split,
         images: indices.length,
         metrics: scored.scores,
         retrieval: { i2t: pick(recall.i2t), t2i: pick(recall.t2i) },
+        ...(grounding ? { singleObject: grounding } : {}),
         samples: Array.from({ length: nSamples }, (_, s) => ({ image: dataset.image(indices[s]!), caption: captions[s]!, references: refs[s]! })),
       },
       predictions: ids.map((id, j) => ({ image_id: id, caption: captions[j]! })),
@@ -117,5 +119,27 @@ export async function evaluate(model: EyeModel, tok: Tokenizer, dataset: Dataset
   }
 }
 
+const PAIR = new RegExp(`\\b(${Object.keys(SHAPE_COLORS).join("|")}) (${SHAPES.join("|")})\\b`, "g");
+
 const pick = (r: Record<number, number>): Record<1 | 5 | 10, number> => ({ 1: r[1]!, 5: r[5]!, 10: r[10]! });
+
+/**
+ * Shapes data (records whose meta lists the objects drawn): of the single-object images, how
+ * many captions name the object's color and shape together ("… red circle …") and no other
+ * color-shape pair; null for other data.
+ */
+export function singleObjectGrounding(metas: readonly (Record<string, unknown> | undefined)[], captions: readonly string[]): { images: number; correct: number } | null {
+  let images = 0;
+  let correct = 0;
+  metas.forEach((m, j) => {
+    const objects = m?.objects;
+    if (!Array.isArray(objects) || objects.length !== 1) return;
+    const o = objects[0] as { color?: unknown; shape?: unknown };
+    if (typeof o.color !== "string" || typeof o.shape !== "string") return;
+    images++;
+    const named = [...captions[j]!.toLowerCase().matchAll(PAIR)].map((x) => `${x[1]} ${x[2]}`);
+    if (named.length > 0 && named.every((p) => p === `${o.color} ${o.shape}`)) correct++;
+  });
+  return images > 0 ? { images, correct } : null;
+}
 

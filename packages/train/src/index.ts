@@ -8,7 +8,7 @@ export {
 export { DataError, datasetFile, openDataset, type Dataset } from "./dataset.js";
 export { imageInputs, pixelsOf, visionFingerprint, type ImageInputs, type FeatureOptions } from "./features.js";
 export { LOG_FILE, EVALS_FILE, RunLog, readRunLogs, type StepRecord, type EvalRecord, type EvalSample } from "./run-log.js";
-export { evaluate, captionOptions, captionFeatures, featuresOf, type EvalOptions, type EvalOutput } from "./evaluate.js";
+export { evaluate, captionOptions, captionFeatures, featuresOf, singleObjectGrounding, type EvalOptions, type EvalOutput } from "./evaluate.js";
 export { REPORT_FILE, renderReport, writeReport } from "./report.js";
 export { train, type TrainHooks, type TrainResult, type TrainRequest } from "./trainer.js";
 export { loadRun, runSize, captionImages, evalRun, type LoadedRun, type EvalRunOptions, type EvalRunResult } from "./caption.js";

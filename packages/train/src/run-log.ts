@@ -36,6 +36,8 @@ export interface EvalRecord {
   metrics: { Bleu_1: number; Bleu_2: number; Bleu_3: number; Bleu_4: number; ROUGE_L: number; CIDEr: number };
   retrieval: { i2t: Record<1 | 5 | 10, number>; t2i: Record<1 | 5 | 10, number> };
   clipScore?: number;
+  /** Shapes data: single-object images whose caption names the object's color and shape. */
+  singleObject?: { images: number; correct: number };
   samples: EvalSample[];
 }
 

@@ -148,7 +148,8 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
       const r = await evaluate(model, tok, dataset, evalIdx, inputs, { samples: 8 });
       await runLog.eval({ step, ...r.summary });
       await writeReport(runDir).catch((e: Error) => log(`report: ${e.message}`));
-      log(`eval @${step}: CIDEr ${r.summary.metrics.CIDEr.toFixed(3)}  BLEU-4 ${r.summary.metrics.Bleu_4.toFixed(3)}  R@1 i→t ${r.summary.retrieval.i2t[1].toFixed(3)}`);
+      const so = r.summary.singleObject;
+      log(`eval @${step}: CIDEr ${r.summary.metrics.CIDEr.toFixed(3)}  BLEU-4 ${r.summary.metrics.Bleu_4.toFixed(3)}  R@1 i→t ${r.summary.retrieval.i2t[1].toFixed(3)}${so ? `  single objects named ${so.correct}/${so.images}` : ""}`);
     };
     // the loader position after the last batch a completed step consumed (a checkpoint stores
     // this one, not the position after the batch already prefetched for the next step)

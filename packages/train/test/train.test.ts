@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { init } from "@llms-eye/tensor";
 import { generateShapes } from "@llms-eye/data";
-import { captionImages, evalRun, readLatest, readRunLogs, resolveTrainOptions, train, writeReport } from "../src/index.js";
+import { captionImages, evalRun, readLatest, readRunLogs, resolveTrainOptions, singleObjectGrounding, train, writeReport } from "../src/index.js";
 
 let root: string;
 let data: string;
@@ -32,6 +32,16 @@ describe("options", () => {
     expect(() => resolveTrainOptions({ size: "tiny", batchSize: 0 })).toThrow(/--batch-size/);
     expect(() => resolveTrainOptions({ size: "tiny", batchSize: 8, accum: 3 })).toThrow(/divisible by --accum/);
     expect(resolveTrainOptions({ size: "tiny" })).toMatchObject({ data: "data/shapes", out: "runs/tiny", batchSize: expect.any(Number) });
+  });
+});
+
+describe("shapes grounding check", () => {
+  it("counts single-object captions naming the right color + shape and nothing else", () => {
+    const one = (color: string, shape: string) => ({ objects: [{ color, shape, size: "small", x: 0.5, y: 0.5 }] });
+    const metas = [one("red", "circle"), one("blue", "square"), one("green", "triangle"), { objects: [] }, undefined, one("red", "circle")];
+    const caps = ["a small red circle", "a blue square and a red circle", "a green square", "a red circle", "a red circle", "there is a red circle in the image"];
+    expect(singleObjectGrounding(metas, caps)).toEqual({ images: 4, correct: 2 });
+    expect(singleObjectGrounding([undefined], ["x"])).toBeNull();
   });
 });
 

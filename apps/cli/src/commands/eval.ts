@@ -41,11 +41,13 @@ export default defineCommand({
         "R@1_t2i": r.summary.retrieval.t2i[1], "R@5_t2i": r.summary.retrieval.t2i[5], "R@10_t2i": r.summary.retrieval.t2i[10],
       };
       if (args.json) {
-        process.stdout.write(`${JSON.stringify({ ...scores, images: r.summary.images, emptyCaptions: r.empty, predictions: r.predictionsFile }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ ...scores, images: r.summary.images, emptyCaptions: r.empty, ...(r.summary.singleObject ? { singleObject: r.summary.singleObject } : {}), predictions: r.predictionsFile }, null, 2)}\n`);
         return;
       }
       process.stdout.write(`${r.summary.images} images of split ${split} (${r.checkpoint})\n`);
       for (const [k, v] of Object.entries(scores)) process.stdout.write(`  ${k.padEnd(12)} ${v.toFixed(4)}\n`);
+      const so = r.summary.singleObject;
+      if (so) process.stdout.write(`  single-object images whose caption names their color and shape: ${so.correct} of ${so.images}\n`);
       if (r.empty > 0) process.stdout.write(`  ${r.empty} empty captions (scored as empty)\n`);
       process.stdout.write(`predictions: ${r.predictionsFile}\n`);
     });

@@ -112,6 +112,7 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
   const trainIdx = dataset.split("train");
   if (trainIdx.length === 0) throw new OptionsError(`train: expected records with split "train" in ${dataset.file}, got none`);
   const evalIdx = (dataset.split("val").length ? dataset.split("val") : dataset.split("test")).slice(0, o.evalImages);
+  if (evalIdx.length === 0) log(`no val or test images in ${dataset.file}: evaluations are skipped`);
   const maxTokens = Math.min(o.maxTokens ?? Infinity, model._cfg.gpt2.nPositions - model.K - 1);
   const loader = new Loader(trainIdx.map((i) => dataset.records[i]!), {
     batchSize: o.batchSize, seed: o.seed, captions: o.captions, tokenize: (s) => tok.encode(s), padId: model._cfg.eosTokenId, maxTokens, dropLast: true,
@@ -145,6 +146,7 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
       await pruneCheckpoints(runDir, o.keep);
     };
     const doEval = async () => {
+      if (evalIdx.length === 0) return;
       const r = await evaluate(model, tok, dataset, evalIdx, inputs, { samples: 8 });
       await runLog.eval({ step, ...r.summary });
       await writeReport(runDir).catch((e: Error) => log(`report: ${e.message}`));

@@ -64,6 +64,14 @@ describe("train and resume", () => {
     expect(la.evals.map((e) => e.step)).toEqual([6]);
   }, 240_000);
 
+  it("retrains a finished run's weights on other data with a fresh optimizer", async () => {
+    const r = await train({ ...small, steps: 2, ckptEvery: 0, data, out: join(root, "retrain"), from: join(root, "a") });
+    expect(r).toMatchObject({ step: 2, stopped: false });
+    const [fresh, again] = [await readRunLogs(join(root, "a")), await readRunLogs(join(root, "retrain"))];
+    expect(again.steps[0]!.loss).toBeLessThan(fresh.steps[0]!.loss); // it starts from the trained weights
+    await expect(train({ ...small, size: "mini", data, out: join(root, "retrain-mini"), from: join(root, "a") })).rejects.toThrow(/expected a mini checkpoint, got a tiny one/);
+  }, 120_000);
+
   it("trains unfrozen vision layers from pixels decoded on the worker pool", async () => {
     const r = await train({ ...small, steps: 2, ckptEvery: 0, unfreezeVision: 1, data, out: join(root, "live") });
     expect(r).toMatchObject({ step: 2, stopped: false });

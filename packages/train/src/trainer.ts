@@ -12,7 +12,7 @@ import { AdamW, type Var, ag, backward, clipGradNorm, lrFactor } from "@llms-eye
 import { type EyeModel, buildEyeModel, eyeTokenizer, loadEyeModel, type ResolveOptions } from "@llms-eye/models";
 import { Loader, type Batch } from "@llms-eye/data";
 import { type TrainInput, type TrainOptions, OptionsError, resolveTrainOptions, SIZE_DEFAULTS } from "./options.js";
-import { CheckpointError, pruneCheckpoints, readLatest, readTrainState, resolveCheckpoint, saveTrainCheckpoint, loadOptimizerState, LATEST_FILE } from "./checkpoint.js";
+import { CheckpointError, pruneCheckpoints, readLatest, readTrainState, resolveCheckpoint, saveTrainCheckpoint, loadOptimizerState, LATEST_FILE, type TrainState } from "./checkpoint.js";
 import { openDataset } from "./dataset.js";
 import { imageInputs } from "./features.js";
 import { evaluate } from "./evaluate.js";
@@ -77,10 +77,11 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
   let model: EyeModel;
   let preprocessor: Record<string, unknown>;
   let resumeFrom: string | null = null;
+  let resumeState: TrainState | null = null;
   if (req.resume) {
     const runDir = req.out ?? `runs/${req.size}`;
     resumeFrom = await readLatest(runDir);
-    const state = await readTrainState(resumeFrom);
+    const state = (resumeState = await readTrainState(resumeFrom));
     if (req.size && req.size !== state.options.size) {
       throw new CheckpointError(`train: expected --size ${state.options.size} to resume ${runDir} (its checkpoints are that size), got --size ${req.size}; drop --size or pass another --out`);
     }
@@ -123,8 +124,8 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
   const runLog = new RunLog(runDir);
   let step = 0;
   let elapsed = 0;
-  if (resumeFrom) {
-    const state = await readTrainState(resumeFrom);
+  if (resumeFrom && resumeState) {
+    const state = resumeState;
     await loadOptimizerState(resumeFrom, state, opt, named);
     loader.restore(state.loader);
     step = state.step;

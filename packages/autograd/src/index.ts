@@ -9,5 +9,5 @@ export {
   Optimizer, optimizerStateToHost, optimizerStateFromHost, type ParamGroup, type ParamState, type OptimizerState, type HostOptimizerState,
 } from "./optim/optimizer.js";
 export { AdamW, SGD, decayGroups, type AdamWHyper, type SGDHyper } from "./optim/adamw.js";
-export { clipGradNorm } from "./optim/clip.js";
+export { clipCoef, clipGradNorm, gradNorm } from "./optim/clip.js";
 export { lrFactor, lrAt, type Schedule } from "./optim/schedule.js";

@@ -33,9 +33,9 @@ export const infoNCE = (img: Var, txt: Var, logScale: Var, opts: InfoNCEOptions 
   apply("infoNCE", [img, txt, logScale], { maxLogScale: opts.maxLogScale ?? Math.log(100) });
 export const patchEmbed = (pixels: Var | Tensor, weight: Var, bias?: Var, patch: number = weight.shape[2]!): Var =>
   apply("patchEmbed", bias ? [lift(pixels), weight, bias] : [lift(pixels), weight], { patch });
-/** Softmax cross-entropy of logits [N, V] against targets [N] (i32, a constant kept live until backward). */
-export const crossEntropy = (logits: Var, targets: Tensor, opts: { ignoreIndex?: number; reduction?: "mean" | "sum" | "none" } = {}): Var =>
-  apply("crossEntropy", [logits], { targets, ignoreIndex: opts.ignoreIndex ?? -100, reduction: opts.reduction ?? "mean" });
+/** Softmax cross-entropy of logits [N, V] against targets [N] (i32, a constant kept live until backward); `classes`: the first C columns (the rest padding). */
+export const crossEntropy = (logits: Var, targets: Tensor, opts: { ignoreIndex?: number; reduction?: "mean" | "sum" | "none"; classes?: number } = {}): Var =>
+  apply("crossEntropy", [logits], { targets, ignoreIndex: opts.ignoreIndex ?? -100, reduction: opts.reduction ?? "mean", ...(opts.classes === undefined ? {} : { classes: opts.classes }) });
 /** Rows of weight [V, D] at ids (i32, any shape); the gradient scatter-adds repeated ids. */
 export const embedding = (weight: Var, ids: Tensor): Var => apply("embedding", [weight], { ids });
 export const indexSelect = (x: Var, axis: number, index: Tensor): Var =>

@@ -16,6 +16,8 @@ export interface CrossEntropyAttrs {
   targets: Tensor;
   ignoreIndex: number;
   reduction: Reduction;
+  /** The first `classes` columns are classes; the rest padding (no probability, zero gradient). */
+  classes?: number;
 }
 export interface EmbeddingAttrs {
   /** i32 ids of any shape; must stay live until backward. */
@@ -40,11 +42,11 @@ const view = (t: Tensor): Tensor => t.reshape(t.shape);
 const prod = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 
 export const crossEntropyRule: Rule<CrossEntropyAttrs> = {
-  forward: ([x], { targets, ignoreIndex, reduction }) => {
-    const { loss, lse } = crossEntropy(x!, targets, { ignoreIndex, reduction });
+  forward: ([x], { targets, ignoreIndex, reduction, classes }) => {
+    const { loss, lse } = crossEntropy(x!, targets, { ignoreIndex, reduction, classes });
     return { out: loss, save: [view(x!), lse] };
   },
-  backward: (g, [x, lse], { targets, ignoreIndex, reduction }) => [crossEntropyBackward(x!, targets, lse!, g, { ignoreIndex, reduction })],
+  backward: (g, [x, lse], { targets, ignoreIndex, reduction, classes }) => [crossEntropyBackward(x!, targets, lse!, g, { ignoreIndex, reduction, classes })],
 };
 
 export const embeddingRule: Rule<EmbeddingAttrs> = {

@@ -20,15 +20,16 @@ const dim = (max: number) => fc.integer({ min: 1, max });
 const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
 describe("loss and lookup rules vs central differences", () => {
-  it("crossEntropy (ignore index, mean / sum / none)", async () => {
+  it("crossEntropy (ignore index, mean / sum / none, padding columns)", async () => {
     await fc.assert(
-      fc.asyncProperty(dim(9), dim(40), fc.constantFrom("mean", "sum", "none" as const), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 9, maxLength: 9 }), fc.constantFrom(-100, 0),
-        async (N, V, reduction, u, ignoreIndex) => {
-          const targets = Array.from({ length: N }, (_, n) => (n > 0 && u[n]! > 0.7 ? ignoreIndex : Math.floor(u[n]! * V) % V));
-          if (targets[0] === ignoreIndex) targets[0] = V - 1 === ignoreIndex ? 0 : V - 1; // one counted row at least
-          if (targets[0] === ignoreIndex) return; // V = 1 with ignoreIndex 0: nothing to check
+      fc.asyncProperty(dim(9), dim(40), fc.constantFrom("mean", "sum", "none" as const), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 9, maxLength: 9 }), fc.constantFrom(-100, 0), fc.constantFrom(0, 3),
+        async (N, C, reduction, u, ignoreIndex, pad) => {
+          const V = C + pad;
+          const targets = Array.from({ length: N }, (_, n) => (n > 0 && u[n]! > 0.7 ? ignoreIndex : Math.floor(u[n]! * C) % C));
+          if (targets[0] === ignoreIndex) targets[0] = C - 1 === ignoreIndex ? 0 : C - 1; // one counted row at least
+          if (targets[0] === ignoreIndex) return; // C = 1 with ignoreIndex 0: nothing to check
           const t = tensor(targets, [N], "i32");
-          const opts = { reduction, ignoreIndex };
+          const opts = { reduction, ignoreIndex, ...(pad ? { classes: C } : {}) };
           await gradCheck({
             name: `crossEntropy [${N}, ${V}] ${JSON.stringify(opts)}`,
             shapes: [[N, V]],

@@ -1,7 +1,7 @@
 import { clone, device, randnArray, tensor, tidy, type Tensor } from "@llms-eye/tensor";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
-  AdamW, LayerNorm, Linear, Module, SGD, Var, ag, backward, clipGradNorm, decayGroups, lrAt, lrFactor, optimizerStateFromHost,
+  AdamW, LayerNorm, Linear, Module, SGD, Var, ag, backward, clipCoef, clipGradNorm, decayGroups, gradNorm, lrAt, lrFactor, optimizerStateFromHost,
   optimizerStateToHost, param,
 } from "../src/index.js";
 import { ready } from "./gradcheck.js";
@@ -192,7 +192,13 @@ describe("clipGradNorm", () => {
     close(await arr(b.grad), [2, 0, 6], 1e-6, 1e-6, "b.grad");
     expect(a.grad.shape).toEqual([1, 2]);
     expect(() => clipGradNorm([frozen], 1)).toThrow(/at least one parameter with a gradient/);
-    for (const t of [n1, n2]) t.dispose();
+    // the host-side form: the norm alone, and the coefficient for step({ gradScale })
+    const n3 = gradNorm([a, b, frozen]);
+    expect(await n3.item()).toBeCloseTo(6.5, 5);
+    expect(clipCoef(13, 6.5)).toBeCloseTo(0.5, 6);
+    expect(clipCoef(13, 100)).toBe(1);
+    expect(() => gradNorm([frozen])).toThrow(/at least one parameter with a gradient/);
+    for (const t of [n1, n2, n3]) t.dispose();
     for (const p of [a, b, frozen]) p.dispose();
   });
 });

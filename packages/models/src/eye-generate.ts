@@ -1,10 +1,12 @@
 // Captioning with the eye model: the K image tokens are the prompt (their <image> placeholders
 // replaced, DESIGN.md step 2), then KV-cached greedy / beam / top-k-top-p decoding through
-// generate.ts, stopping at <|endoftext|>. The <image> token is never generated (its logit is -∞).
+// generate.ts, stopping at <|endoftext|>. The <image> token and padding rows are never generated
+// (their logits are -∞).
 // Embeddings for retrieval: image and text embeddings, L2-normalised, one pass per item.
 import { type Tensor, indexSelect, l2Normalize, tensor, tidy } from "@llms-eye/tensor";
 import { noGrad } from "@llms-eye/autograd";
 import type { EyeModel } from "./eye.js";
+import { eyeVocab } from "./eye-config.js";
 import { type GenerateOptions, type NextTokenModel, generate } from "./generate.js";
 
 /** A NextTokenModel whose prompt rows are K <image> placeholders each, read from `tokens` (n, K, D). */
@@ -14,6 +16,7 @@ export function eyeDecoder(model: EyeModel, tokens: Tensor): NextTokenModel {
   const { imageTokenId } = model._cfg;
   const V = lm.config.vocabSize;
   const n = tokens.shape[0]!;
+  const realRows = Math.min(eyeVocab(model._cfg), V);
   let rows = 0;
   const read = async (logits: Tensor): Promise<Float32Array[]> => {
     try {
@@ -21,6 +24,7 @@ export function eyeDecoder(model: EyeModel, tokens: Tensor): NextTokenModel {
       return Array.from({ length: rows }, (_, b) => {
         const row = data.subarray(b * V, (b + 1) * V);
         row[imageTokenId] = -Infinity;
+        row.fill(-Infinity, realRows);
         return row;
       });
     } finally {

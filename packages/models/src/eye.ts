@@ -13,7 +13,7 @@ import { type Tensor, ShapeError, concat, full, tensor } from "@llms-eye/tensor"
 import { Linear, Module, Var, ag, constant, noGrad, param } from "@llms-eye/autograd";
 import { CLIPVisionTransformer } from "./clip-vision.js";
 import { GPT2LMHeadModel } from "./gpt2.js";
-import { type EyeConfig, checkEyeConfig, imageTokenCount } from "./eye-config.js";
+import { type EyeConfig, checkEyeConfig, eyeVocab, imageTokenCount } from "./eye-config.js";
 import { type EyeBatchIds, eyeBatchIds, placeholderIndex } from "./eye-batch.js";
 
 /** LLaVA's projector: Linear(Dv, D) → GELU → Linear(D, D). */
@@ -68,7 +68,7 @@ export class EyeModel extends Module {
     this.multi_modal_projector = new EyeProjector(_cfg.vision.hiddenSize, D, seed + 200);
     this.language_model = llm ?? new GPT2LMHeadModel(_cfg.gpt2, { seed: seed + 300 });
     if (this.language_model.config.vocabSize !== _cfg.gpt2.vocabSize) {
-      throw new ShapeError(`eye: expected GPT-2 with ${_cfg.gpt2.vocabSize} token rows (the vocabulary + <image>), got ${this.language_model.config.vocabSize}; call resizeTokenEmbeddings first`);
+      throw new ShapeError(`eye: expected GPT-2 with ${_cfg.gpt2.vocabSize} token rows (the vocabulary + <image>, padded), got ${this.language_model.config.vocabSize}; call resizeTokenEmbeddings first`);
     }
     this.image_head = new Linear(D, _cfg.embedDim, { seed: seed + 400, std: D ** -0.5 });
     this.text_head = new Linear(D, _cfg.embedDim, { seed: seed + 401, std: D ** -0.5 });
@@ -130,7 +130,7 @@ export class EyeModel extends Module {
   lmLoss(batch: EyeBatchIds, tokens: Var): Var {
     const inputsEmbeds = this.embedWithImages(batch.captionRows, tokens);
     const { logits } = this.language_model.forward({ inputsEmbeds, logitsAt: batch.lmRows }); // (N, V)
-    return ag.crossEntropy(logits!, batch.lmTargets);
+    return ag.crossEntropy(logits!, batch.lmTargets, { classes: eyeVocab(this._cfg) }); // padding rows are no class
   }
 
   /** Image embeddings (B, E), not normalised: image_head(mean over the K tokens). */

@@ -33,7 +33,7 @@ export { CLIPModel, type CLIPOutput } from "./clip.js";
 export { runParity, ParityError, PARITY_GROUPS, PARITY_TOLERANCES, PREPROCESS_SKIPPED, type ParityGroup, type ParityOptions, type ParityResult, type ParityRow } from "./parity.js";
 export * from "./real-configs.js";
 export {
-  EYE_SIZES, EYE_REPOS, EYE_VOCAB, EYE_IMAGE_ID, EYE_EOS_ID, tinyEyeConfig, imageTokenCount, checkEyeConfig, parseEyeConfig,
+  EYE_SIZES, EYE_REPOS, EYE_VOCAB, TINY_VOCAB_ROWS, EYE_IMAGE_ID, EYE_EOS_ID, eyeVocab, tinyEyeConfig, imageTokenCount, checkEyeConfig, parseEyeConfig,
   type EyeConfig, type EyeSize,
 } from "./eye-config.js";
 export { eyeBatchIds, placeholderIndex, type EyeBatchIds, type EyeTokens } from "./eye-batch.js";

@@ -7,8 +7,8 @@ import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Tensor, init, infoNCERef, randArray, tensor, tidy } from "@llms-eye/tensor";
-import { AdamW, backward, noGrad } from "@llms-eye/autograd";
+import { type Tensor, full, init, infoNCERef, randArray, tensor, tidy } from "@llms-eye/tensor";
+import { AdamW, backward, noGrad, param } from "@llms-eye/autograd";
 import { EyeModel, resizeTokenEmbeddings } from "../src/eye.js";
 import { type EyeConfig, tinyEyeConfig } from "../src/eye-config.js";
 import { eyeBatchIds, placeholderIndex } from "../src/eye-batch.js";
@@ -41,6 +41,31 @@ function logSoftmaxAt(row: Float32Array, target: number): number {
   let s = 0;
   for (const v of row) s += Math.exp(v - m);
   return row[target]! - m - Math.log(s);
+}
+
+/**
+ * Reference LM loss: GPT-2 on [image tokens, caption, eos] one row at a time (no padding),
+ * softmax over the 300 real token rows of its logits (any rows past them are padding).
+ */
+async function referenceLmLoss(m: EyeModel, feats: Tensor): Promise<number> {
+  const tok = await host(noGrad(() => m.imageTokens(feats)).value);
+  const wte = await host(m.language_model.transformer.wte.weight.value);
+  const V = m.language_model.config.vocabSize;
+  let nll = 0;
+  let n = 0;
+  for (const [b, cap] of caps.entries()) {
+    const ids = [...cap, 298];
+    const rows: number[] = [];
+    for (let k = 0; k < 4; k++) rows.push(...tok.subarray((b * 4 + k) * 32, (b * 4 + k + 1) * 32));
+    for (const id of ids.slice(0, -1)) rows.push(...wte.subarray(id * 32, (id + 1) * 32));
+    const T = 4 + ids.length - 1;
+    const logits = await host(noGrad(() => m.language_model.forward({ inputsEmbeds: tensor(Float32Array.from(rows), [1, T, 32]) })).logits!.value);
+    ids.forEach((target, j) => {
+      nll -= logSoftmaxAt(logits.subarray((3 + j) * V, (3 + j) * V + 300), target);
+      n++;
+    });
+  }
+  return nll / n;
 }
 
 let model: EyeModel;
@@ -88,25 +113,31 @@ describe("forward", () => {
   it("LM loss = mean cross-entropy of caption tokens + <|endoftext|> after K image tokens", async () => {
     const feats = tidy(() => model.imageFeatures(pixels(3, 2)).value);
     const loss = await tidy(() => model.forward(feats, caps, { lambda: 0 }).loss.value).item();
-    // reference: GPT-2 on [image tokens, caption, eos] one row at a time (no padding), full logits
-    const tokens = noGrad(() => model.imageTokens(feats)).value;
-    const tok = await host(tokens);
-    const wte = await host(model.language_model.transformer.wte.weight.value);
-    let nll = 0;
-    let n = 0;
-    for (const [b, cap] of caps.entries()) {
-      const ids = [...cap, 298];
-      const rows: number[] = [];
-      for (let k = 0; k < 4; k++) rows.push(...tok.subarray((b * 4 + k) * 32, (b * 4 + k + 1) * 32));
-      for (const id of ids.slice(0, -1)) rows.push(...wte.subarray(id * 32, (id + 1) * 32));
-      const T = 4 + ids.length - 1;
-      const logits = await host(noGrad(() => model.language_model.forward({ inputsEmbeds: tensor(Float32Array.from(rows), [1, T, 32]) })).logits!.value);
-      ids.forEach((target, j) => {
-        nll -= logSoftmaxAt(logits.subarray((3 + j) * 300, (4 + j) * 300), target);
-        n++;
-      });
-    }
-    expect(loss).toBeCloseTo(nll / n, 4);
+    expect(loss).toBeCloseTo(await referenceLmLoss(model, feats), 4);
+  });
+
+  it("padding rows past <image> (tiny's 50304) are no class: loss over the real rows, zero gradient, never generated", async () => {
+    const cfg = smallConfig();
+    const padded = new EyeModel({ ...cfg, gpt2: { ...cfg.gpt2, vocabSize: 320 } }, { seed: 3 });
+    const wte = padded.language_model.transformer.wte;
+    // padding rows that would win every argmax if they were classes: ln_f's output is x̂ + 0.5
+    // (x̂ has zero mean), so a padding row of 5s scores 5 · 0.5 · 32 = 80
+    padded.language_model.transformer.ln_f.bias = param(full([32], 0.5));
+    const w = await host(wte.weight.value);
+    w.fill(5, 300 * 32);
+    wte.weight = param(tensor(w, [320, 32]));
+    const feats = tidy(() => padded.imageFeatures(pixels(3, 2)).value);
+    const loss = tidy(() => {
+      const l = padded.forward(feats, caps, { lambda: 0 }).loss;
+      backward(l);
+      return l.value;
+    });
+    const grad = await host(wte.weight.grad!);
+    expect(grad.subarray(300 * 32).every((g) => g === 0)).toBe(true);
+    expect(grad.subarray(0, 300 * 32).some((g) => g !== 0)).toBe(true);
+    expect(await loss.item()).toBeCloseTo(await referenceLmLoss(padded, feats), 4);
+    const out = await captionIds(padded, feats, { maxNewTokens: 6, strategy: "greedy" });
+    expect(out.flat().every((id) => id < 299)).toBe(true);
   });
 
   it("reads the text embedding at the trailing <image>, unaffected by right padding, and InfoNCE matches its reference", async () => {

@@ -6,6 +6,7 @@ export { Tensor, alloc, dispose, tensor, tidy } from "./tensor.js";
 export { type Shape, broadcastShapes, sizeOf, stridesOf } from "./shape.js";
 export { kernel, run, grid, errorBinding, errorWgsl, WG_ARGS, WG_INDEX, type Kernel, type KernelSource, type Access } from "./kernel.js";
 export { f32, registerKernelError, type BufferBinding, type Uniform } from "./recorder.js";
+export { Profiler, type KernelTime } from "./profiler.js";
 export { rand, randn, randArray, randnArray, rng } from "./random.js";
 export { full, ones, zeros, fillInPlace } from "./ops/fill.js";
 export * from "./ops/elementwise.js";

@@ -10,6 +10,7 @@
 import "./webgpu.js";
 import type { Device } from "./device.js";
 import { DeviceError, IndexError, LimitError } from "./errors.js";
+import { Profiler } from "./profiler.js";
 
 export interface BufferBinding {
   buffer: GPUBuffer;
@@ -64,6 +65,8 @@ export class Recorder {
   private nextBufferId = 1;
   /** Throttle Dawn's polling during reads (default: on software adapters). */
   politeWait: boolean;
+  /** Per-kernel timestamps, while attached (see `profile()`). */
+  private profiler: Profiler | null = null;
 
   constructor(private readonly dev: Device) {
     this.politeWait = dev.adapter.software;
@@ -73,6 +76,24 @@ export class Recorder {
       size: ERROR_WORDS * 4,
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
     });
+  }
+
+  /**
+   * Starts timing every dispatch by kernel (needs the `timestamp-query` feature); read the
+   * totals with `profiler.report()`. Returns null when the device cannot time kernels.
+   */
+  profile(): Profiler | null {
+    if (this.profiler) return this.profiler;
+    if (!this.dev.features.has("timestamp-query")) return null;
+    this.flush();
+    this.profiler = new Profiler(this.dev.gpu, Math.min(SLOTS, this.maxDispatches));
+    return this.profiler;
+  }
+
+  /** Stops timing dispatches (the profiler's report still covers everything timed so far). */
+  stopProfile(): void {
+    this.flush();
+    this.profiler = null;
   }
 
   get pending(): boolean {
@@ -146,10 +167,13 @@ export class Recorder {
       this.bindGroupsCreated++;
       this.bindGroups.set(key, group);
     }
-    const pass = this.openPass();
+    const profiler = this.profiler;
+    if (profiler?.full) this.flush();
+    const pass = profiler ? profiler.beginPass(this.closePass(), pipeline.label) : this.openPass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group, [this.slot * SLOT]);
     pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
+    if (profiler) pass.end();
     this.slot++;
     this.inBatch++;
     this.dispatches++;
@@ -167,6 +191,7 @@ export class Recorder {
   flush(): void {
     if (!this.encoder) return;
     const enc = this.closePass();
+    this.profiler?.resolve(enc);
     if (this.slot > 0) this.dev.gpu.queue.writeBuffer(this.uniforms, 0, this.uniformData, 0, this.slot * SLOT);
     this.dev.gpu.queue.submit([enc.finish()]);
     this.encoder = null;

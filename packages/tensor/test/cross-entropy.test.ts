@@ -9,7 +9,7 @@ beforeAll(async () => {
 });
 
 /** Runs crossEntropy on f32-rounded logits and compares loss and lse with the float64 reference. */
-async function check(N: number, V: number, logits: Float32Array, targets: number[], opts: { ignoreIndex?: number; reduction?: Reduction }): Promise<void> {
+async function check(N: number, V: number, logits: Float32Array, targets: number[], opts: { ignoreIndex?: number; reduction?: Reduction; classes?: number }): Promise<void> {
   const x = tensor(logits, [N, V]);
   const t = tensor(targets, [N], "i32");
   const { loss, lse } = crossEntropy(x, t, opts);
@@ -76,6 +76,32 @@ describe("crossEntropy vs float64", () => {
     logits[V + 3] = -1e4;
     for (let v = 0; v < V; v++) logits[2 * V + v] = 95; // exp() alone overflows
     await check(N, V, logits, [7, 3, 1030, 0], { reduction: "none" });
+  });
+
+  it("classes < V: padding columns are outside the softmax and get zero gradient", async () => {
+    // a GPT-2 vocabulary of 50258 padded to 50304 columns, scaled down: 37 of 44, rows of 2 to 9
+    for (const [N, V, C] of [[5, 44, 37], [9, 50, 50], [2, 1031, 1001]] as const) {
+      const logits = Float32Array.from(randomValues(N * V, N + V, 4));
+      const targets = Array.from({ length: N }, (_, n) => (n === 1 ? -100 : (n * 13) % C));
+      for (const reduction of ["mean", "none"] as const) await check(N, V, logits, targets, { reduction, classes: C });
+      const x = tensor(logits, [N, V]);
+      const t = tensor(targets, [N], "i32");
+      const { loss, lse } = crossEntropy(x, t, { classes: C });
+      const g = crossEntropyBackward(x, t, lse, 1, { classes: C });
+      try {
+        const got = await g.toArray();
+        assertClose(got, crossEntropyBackwardRef(logits, targets, N, V, 1, { classes: C }), TOL.reduce, `[${N}, ${V}] classes ${C} dlogits`);
+        for (let n = 0; n < N; n++) for (let v = C; v < V; v++) expect(got[n * V + v]).toBe(0);
+      } finally {
+        dispose(x, t, loss, lse, g);
+      }
+    }
+    const x = tensor(new Float32Array(8), [2, 4]);
+    const t = tensor([0, 3], [2], "i32");
+    const r = crossEntropy(x, t, { classes: 3 });
+    await expect(r.loss.toArray()).rejects.toThrow("crossEntropy: expected targets in [0, 3) or ignoreIndex, got 3 (3 classes)");
+    expect(() => crossEntropy(x, t, { classes: 5 })).toThrow("crossEntropy: expected classes in [1, 4], got 5 (logits=[2, 4])");
+    dispose(x, t, r.loss, r.lse);
   });
 
   it("every row ignored: mean is NaN, sum 0, none zeros (as torch)", async () => {

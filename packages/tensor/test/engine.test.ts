@@ -192,3 +192,31 @@ describe("views", () => {
     expect(b.rowsView(1, 2)).toBeUndefined();
   });
 });
+
+describe("profiler", () => {
+  it("times every dispatch by kernel variant while attached, and nothing after it stops", async () => {
+    const rec = device().recorder;
+    const prof = rec.profile();
+    if (!prof) return; // no timestamp-query on this adapter (lavapipe and GPUs have it)
+    try {
+      const a = randn([64, 64], 1);
+      tidy(() => {
+        for (let i = 0; i < 3; i++) add(matmul(a, a), a);
+      });
+      await device().sync();
+      rec.stopProfile();
+      tidy(() => add(a, a)); // not timed
+      await device().sync();
+      const report = await prof.report();
+      const adds = report.find((r) => r.kernel.startsWith("elementwise:add"));
+      const mms = report.filter((r) => r.kernel.startsWith("matmul:"));
+      expect(adds?.calls).toBe(3);
+      expect(mms.reduce((s, r) => s + r.calls, 0)).toBe(3);
+      expect(report.every((r) => r.ms >= 0 && Number.isFinite(r.ms))).toBe(true);
+      expect(report.map((r) => r.ms)).toEqual([...report.map((r) => r.ms)].sort((x, y) => y - x));
+      a.dispose();
+    } finally {
+      rec.stopProfile();
+    }
+  });
+});

@@ -41,6 +41,7 @@ beforeAll(async () => {
 }, 300_000);
 afterEach(() => {
   matmulTuning.maxBindingElems = 0;
+  matmulTuning.splitKWorkgroups = 256;
 });
 
 const VARIANTS: MatmulVariant[] = ["cpu", "gpu"];
@@ -141,6 +142,35 @@ describe("matmul", () => {
       }
     });
   }
+
+  it("cpu: split-K (long K, few workgroups) in every orientation, alone and under K chunks", async () => {
+    for (const c of [
+      // LM head dX's shape, scaled: dlogits [M, V] @ wte [V, D]; K not a multiple of 64 or 4
+      { M: 70, N: 64, K: 5003 },
+      { M: 70, N: 64, K: 5003, transA: true, transB: true },
+      // swapped orientation (M < 32): C written transposed
+      { M: 5, N: 40, K: 1000, transB: true, bias: true, activation: "gelu" as const },
+      // vec4 A rows (K % 4 == 0) and a grid of one workgroup
+      { M: 8, N: 3, K: 4096, transA: false },
+      // two chunks: the first K chunk writes C, the second adds to it
+      { M: 3, N: 5, K: 1000, bias: true, activation: "relu" as const, limit: 700 },
+    ]) {
+      matmulTuning.maxBindingElems = c.limit ?? 0;
+      await runCase(c, "cpu", c.K);
+    }
+    // the dispatch count falls from one per 64 of K to about one per chunk slice
+    matmulTuning.maxBindingElems = 0;
+    const count = async (splitK: number): Promise<number> => {
+      matmulTuning.splitKWorkgroups = splitK;
+      const d0 = device().recorder.dispatches;
+      const out = matmul(zeros([70, 6400]), zeros([6400, 64]), { variant: "cpu" });
+      await out.toArray();
+      out.dispose();
+      return device().recorder.dispatches - d0;
+    };
+    expect(await count(0)).toBe(2 + 100); // (2 zeros fills)
+    expect(await count(256)).toBeLessThan(10);
+  });
 
   it("plans chunks that fit the limit and the grid (GPT-2 LM head and its gradients)", () => {
     const limit = 128 * 2 ** 20 / 4 - 64;

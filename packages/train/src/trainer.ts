@@ -8,7 +8,7 @@
 import { mkdir, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { type Tensor, concat, full, slice, tidy } from "@llms-eye/tensor";
-import { AdamW, type Var, ag, backward, clipGradNorm, lrFactor } from "@llms-eye/autograd";
+import { AdamW, type Var, ag, backward, clipCoef, gradNorm, lrFactor } from "@llms-eye/autograd";
 import { type EyeModel, buildEyeModel, eyeTokenizer, loadEyeModel, type ResolveOptions } from "@llms-eye/models";
 import { Loader, type Batch } from "@llms-eye/data";
 import { type TrainInput, type TrainOptions, OptionsError, resolveTrainOptions, SIZE_DEFAULTS } from "./options.js";
@@ -138,7 +138,11 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
   let checkpoint = resumeFrom ?? "";
   let stopped = false;
   try {
-    if (!inputs.live) await inputs.prepare([...trainIdx, ...evalIdx]);
+    if (!inputs.live) {
+      const t = performance.now();
+      await inputs.prepare([...trainIdx, ...evalIdx]);
+      log(`image features: ${trainIdx.length + evalIdx.length} images ready in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    }
     const save = async () => {
       checkpoint = await saveTrainCheckpoint({
         runDir, model, preprocessor, optimizer: opt, named,
@@ -148,11 +152,12 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
     };
     const doEval = async () => {
       if (evalIdx.length === 0) return;
+      const t = performance.now();
       const r = await evaluate(model, tok, dataset, evalIdx, inputs, { samples: 8 });
       await runLog.eval({ step, ...r.summary });
       await writeReport(runDir).catch((e: Error) => log(`report: ${e.message}`));
       const so = r.summary.singleObject;
-      log(`eval @${step}: CIDEr ${r.summary.metrics.CIDEr.toFixed(3)}  BLEU-4 ${r.summary.metrics.Bleu_4.toFixed(3)}  R@1 i→t ${r.summary.retrieval.i2t[1].toFixed(3)}${so ? `  single objects named ${so.correct}/${so.images}` : ""}`);
+      log(`eval @${step}: CIDEr ${r.summary.metrics.CIDEr.toFixed(3)}  BLEU-4 ${r.summary.metrics.Bleu_4.toFixed(3)}  R@1 i→t ${r.summary.retrieval.i2t[1].toFixed(3)}${so ? `  single objects named ${so.correct}/${so.images}` : ""}  (${((performance.now() - t) / 1000).toFixed(1)} s)`);
     };
     // the loader position after the last batch a completed step consumed (a checkpoint stores
     // this one, not the position after the batch already prefetched for the next step)
@@ -183,15 +188,14 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
           }),
         );
       }
-      const norm = clipGradNorm(named.map(([, p]) => p), o.clipNorm);
-      opt.step();
-      opt.zeroGrad();
-      x.dispose();
-      const figures = tidy(() => concat([...parts, norm], 0));
+      // the gradient norm is read here, so clipping is a factor of the update kernel (no pass over the gradients)
+      const figures = tidy(() => concat([...parts, gradNorm(named.map(([, p]) => p))], 0));
       parts.forEach((t) => t.dispose());
-      norm.dispose();
       const v = (await figures.toArray()) as Float32Array;
       figures.dispose();
+      opt.step({ gradScale: clipCoef(v[3 * o.accum]!, o.clipNorm) });
+      opt.zeroGrad();
+      x.dispose();
       const mean = (k: number) => Array.from({ length: o.accum }, (_, a) => v[a * 3 + k]!).reduce((s, y) => s + y, 0) / o.accum;
       step++;
       consumed = after;

@@ -2,7 +2,9 @@
 //   lse_n = log Σ_v exp(logits[n, v]),  loss_n = lse_n - logits[n, targets[n]]
 // reduced as torch's F.cross_entropy: "mean" over rows whose target is not ignoreIndex
 // (every row ignored: NaN), "sum" (every row ignored: 0), "none" ([N], ignored rows 0).
-// lse [N] is returned for the backward pass.
+// lse [N] is returned for the backward pass. `classes` C <= V: only the first C columns are
+// classes (a vocabulary padded to a multiple of 64, as llm.c pads GPT-2's): the softmax
+// ignores the rest, whose gradient is 0.
 // Pass 1 (rows.ts layout): one invocation per row, W rows per workgroup, one streaming
 // vec4 pass over the row (online max and sum), then the target logit; no copy of the
 // logits. Targets outside [0, V) other than ignoreIndex report kernel error 200 (an
@@ -27,20 +29,22 @@ export type Reduction = "mean" | "sum" | "none";
 export interface CrossEntropyOptions {
   /** Target value whose rows are skipped (loss 0, not counted by "mean"). Default -100. */
   ignoreIndex?: number;
+  /** Columns that are classes (the first C of each row); the rest are padding. Default: all. */
+  classes?: number;
   /** Default "mean". */
   reduction?: Reduction;
 }
 
 const CE_TARGET_ERROR = registerKernelError(
   200,
-  (t, v) => `crossEntropy: expected targets in [0, ${v}) or ignoreIndex, got ${t | 0} (logits [N, ${v}])`,
+  (t, v) => `crossEntropy: expected targets in [0, ${v}) or ignoreIndex, got ${t | 0} (${v} classes)`,
 );
 
 const rowsKernel = (W: number) =>
   kernel("crossEntropy", `w${W}`, () => ({
     bindings: ["read", "read", "rw", "rw", "rw"],
     code: `
-struct P { rows: u32, width: u32, skip: u32, row0: u32, ignore: i32 }
+struct P { rows: u32, width: u32, skip: u32, row0: u32, ignore: i32, classes: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
 @group(0) @binding(2) var<storage, read> targets: array<i32>;
@@ -49,13 +53,13 @@ struct P { rows: u32, width: u32, skip: u32, row0: u32, ignore: i32 }
 ${errorWgsl(5)}
 ${ROW_WGSL}
 ${rowMainWgsl(W)}
-  let st = row_stats(s, e);
+  let st = row_stats(s, s + p.classes);
   let l = st.x + log(st.y);
   let n = p.row0 + r;
   let t = targets[n];
   var v = 0.0;
   if (t != p.ignore) {
-    if (t < 0 || u32(t) >= p.width) { report(${CE_TARGET_ERROR}u, bitcast<u32>(t), p.width); }
+    if (t < 0 || u32(t) >= p.classes) { report(${CE_TARGET_ERROR}u, bitcast<u32>(t), p.classes); }
     else { v = l - x_at(s + u32(t)); }
   }
   loss[n] = v;
@@ -92,6 +96,12 @@ var<workgroup> sums: array<vec2f, 256>;
 }`,
   }));
 
+function classesOf(op: string, opts: CrossEntropyOptions, V: number, logits: Tensor): number {
+  const c = opts.classes ?? V;
+  if (!Number.isInteger(c) || c < 1 || c > V) throw new ShapeError(`${op}: expected classes in [1, ${V}], got ${c} (logits=${fmtShape(logits.shape)})`);
+  return c;
+}
+
 /** Softmax cross-entropy; see the file header. Returns the loss and each row's log-sum-exp. */
 export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): { loss: Tensor; lse: Tensor } {
   const op = "crossEntropy";
@@ -112,6 +122,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   if (reduction !== "mean" && reduction !== "sum" && reduction !== "none") {
     throw new ShapeError(`${op}: expected "mean", "sum" or "none" for reduction, got ${String(reduction)}`);
   }
+  const classes = classesOf(op, opts, V, logits);
   const tb = targets.binding(op, "targets");
   const W = rowsPerWorkgroup(N);
   const k = rowsKernel(W);
@@ -123,7 +134,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
     run(
       k,
       [xb.binding, tb, rowLoss.binding(op, "loss"), lse.binding(op, "lse"), errorBinding()],
-      [c.rows, V, xb.skip, c.row0, ignore],
+      [c.rows, V, xb.skip, c.row0, ignore, classes],
       Math.ceil(c.rows / W),
       8 * c.rows * V,
     );
@@ -149,15 +160,16 @@ export function crossEntropyRef(
   const lse = new Float64Array(N);
   let sum = 0;
   let count = 0;
+  const C = opts.classes ?? V;
   for (let n = 0; n < N; n++) {
     let m = -Infinity;
-    for (let v = 0; v < V; v++) m = Math.max(m, logits[n * V + v]!);
+    for (let v = 0; v < C; v++) m = Math.max(m, logits[n * V + v]!);
     let s = 0;
-    for (let v = 0; v < V; v++) s += Math.exp(logits[n * V + v]! - m);
+    for (let v = 0; v < C; v++) s += Math.exp(logits[n * V + v]! - m);
     lse[n] = m + Math.log(s);
     const t = targets[n]!;
     if (t === ignore) continue;
-    if (!(t >= 0 && t < V)) throw new RangeError(`crossEntropyRef: target ${t} out of [0, ${V})`);
+    if (!(t >= 0 && t < C)) throw new RangeError(`crossEntropyRef: target ${t} out of [0, ${C})`);
     rows[n] = lse[n]! - logits[n * V + t]!;
     sum += rows[n]!;
     count++;
@@ -197,7 +209,7 @@ const gradKernel = (W: number) =>
   kernel("crossEntropyBackward", `w${W}`, () => ({
     bindings: ["read", "read", "read", "read", "rw"],
     code: `
-struct P { rows: u32, width: u32, skip: u32, oskip: u32, row0: u32, ignore: i32 }
+struct P { rows: u32, width: u32, skip: u32, oskip: u32, row0: u32, ignore: i32, classes: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;
 @group(0) @binding(2) var<storage, read> targets: array<i32>;
@@ -212,7 +224,8 @@ ${rowMainWgsl(W)}
   let l = lse[n];
   let sc = scale[n];
 ${writeRowWgsl((v) => `select(${v.startsWith("x_at") ? "0.0" : "vec4f(0.0)"}, exp(${v} - l) * sc, keep)`)}
-  if (keep && t >= 0 && u32(t) < p.width) { let o = s + u32(t) + d; out[o / 4u][o % 4u] -= sc; }
+  for (var i = s + p.classes; i < e; i++) { let o = i + d; out[o / 4u][o % 4u] = 0.0; } // padding columns
+  if (keep && t >= 0 && u32(t) < p.classes) { let o = s + u32(t) + d; out[o / 4u][o % 4u] -= sc; }
 }`,
   }));
 
@@ -238,6 +251,7 @@ export function crossEntropyBackward(logits: Tensor, targets: Tensor, lse: Tenso
   if (reduction !== "mean" && reduction !== "sum" && reduction !== "none") {
     throw new ShapeError(`${op}: expected "mean", "sum" or "none" for reduction, got ${String(reduction)}`);
   }
+  const classes = classesOf(op, opts, V, logits);
   const tb = targets.binding(op, "targets");
   let mode: string = reduction;
   let gb = tb; // any binding when the gradient is a number (unused by the kernel)
@@ -261,7 +275,7 @@ export function crossEntropyBackward(logits: Tensor, targets: Tensor, lse: Tenso
   for (const c of rowChunks(op, logits.shape, N, V)) {
     const xb = rowsBinding(op, "logits", logits, V, c.row0, c.rows);
     const ob = rowsBinding(op, "out", out, V, c.row0, c.rows);
-    run(k, [xb.binding, tb, lb, sb, ob.binding], [c.rows, V, xb.skip, ob.skip, c.row0, ignore], Math.ceil(c.rows / W), 16 * c.rows * V);
+    run(k, [xb.binding, tb, lb, sb, ob.binding], [c.rows, V, xb.skip, ob.skip, c.row0, ignore, classes], Math.ceil(c.rows / W), 16 * c.rows * V);
   }
   s.dispose();
   return out;
@@ -287,7 +301,7 @@ export function crossEntropyBackwardRef(
     if (t === ignore) continue;
     const g = typeof gradLoss === "number" ? gradLoss : reduction === "none" ? gradLoss[n]! : gradLoss[0]!;
     const sc = reduction === "mean" ? g / count : g;
-    for (let v = 0; v < V; v++) out[n * V + v] = (Math.exp(logits[n * V + v]! - lse[n]!) - (v === t ? 1 : 0)) * sc;
+    for (let v = 0; v < (opts.classes ?? V); v++) out[n * V + v] = (Math.exp(logits[n * V + v]! - lse[n]!) - (v === t ? 1 : 0)) * sc;
   }
   return out;
 }

@@ -33,6 +33,7 @@
 // Dispatch [ceil(N/TN), ceil(M/WG), batches]. Host side (chunking, orientation): matmul.ts.
 
 import { WG_ARGS, WG_INDEX, kernel, run, type Kernel } from "../kernel.js";
+import type { BufferBinding } from "../recorder.js";
 import type { Tensor } from "../tensor.js";
 import { ACTIVATION_WGSL, ACTIVATIONS } from "./activation.js";
 import { forChunks, maxChunkElems } from "./util.js";
@@ -56,12 +57,12 @@ export function tileGemmWgsl(o: TileOptions, header: (aType: string, cType: stri
     L.push(`  let ar = (aBase + row * p.sam) / 4u;`);
     for (const q of range(TK / 4)) {
       L.push(`  let v${q} = A[ar + ${q}u];`);
-      const comps = ["x", "y", "z", "w"].map((c, i) => `let a${4 * q + i} = select(0.0, v${q}.${c}, ${4 * q + i}u < p.K);`);
+      const comps = ["x", "y", "z", "w"].map((c, i) => `let a${4 * q + i} = select(0.0, v${q}.${c}, ${4 * q + i}u < K);`);
       L.push(`  ${comps.join(" ")}`);
     }
   } else {
     L.push(`  let ar = aBase + row * p.sam;`);
-    for (const k of range(TK)) L.push(`  let a${k} = select(0.0, A[ar + min(${k}u, p.K - 1u) * p.sak], ${k}u < p.K);`);
+    for (const k of range(TK)) L.push(`  let a${k} = select(0.0, A[ar + min(${k}u, kLast) * p.sak], ${k}u < K);`);
   }
   for (let g = 0; g < TN; g += G) {
     for (const j of range(G)) L.push(`  var c${g + j} = 0.0;`);
@@ -93,11 +94,14 @@ var<workgroup> Bs: array<f32, ${TK * TN}>;
   let aBase = p.aOff + wid.z * p.aBatch;
   let bBase = p.bOff + wid.z * p.bBatch;
   let cBase = p.cOff + wid.z * p.cBatch;
+  // split-K: batch z is the K chunk starting z * kStep of kEnd (else kEnd = ~0, kStep = 0)
+  let K = min(p.K, p.kEnd - min(p.kEnd, wid.z * p.kStep));
+  let kLast = max(K, 1u) - 1u;
   for (var e = lid; e < ${TK * TN}u; e += ${WG}u) {
     let kk = e / ${TN}u;
     let j = e % ${TN}u;
-    let v = B[bBase + min(kk, p.K - 1u) * p.sbk + min(n0 + j, p.N - 1u) * p.sbn];
-    Bs[e] = select(0.0, v, kk < p.K && n0 + j < p.N);
+    let v = B[bBase + min(kk, kLast) * p.sbk + min(n0 + j, p.N - 1u) * p.sbn];
+    Bs[e] = select(0.0, v, kk < K && n0 + j < p.N);
   }
   workgroupBarrier();
   let row = min(m0 + lid, p.M - 1u);
@@ -156,6 +160,35 @@ struct P { n: u32, N: u32, ldc: u32, sskip: u32, dskip: u32 }
   D[p.dskip + i] = S[p.sskip + (i / p.N) * p.ldc + i % p.N];
 }`,
   }));
+
+const splitSumKernel = (): Kernel =>
+  kernel("matmul-splitk-sum", "", () => ({
+    bindings: ["read", "rw"] as const,
+    code: `
+struct P { M: u32, N: u32, S: u32, ldp: u32, ldc: u32, scn: u32, cOff: u32, add: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+@compute @workgroup_size(256) fn main(${WG_ARGS}) {
+  let i = ${WG_INDEX} * 256u + lid;
+  if (i >= p.M * p.N) { return; }
+  let m = i / p.N;
+  let n = i % p.N;
+  let slab = p.M * p.ldp;
+  var s = 0.0;
+  for (var z = 0u; z < p.S; z++) { s += part[z * slab + m * p.ldp + n]; }
+  let c = p.cOff + m * p.ldc + n * p.scn;
+  C[c] = select(s, C[c] + s, p.add != 0u);
+}`,
+  }));
+
+/**
+ * C (+)= Σ_z part[z] for the split-K path: part is [S, M, ldp] (rows of N padded to ldp), C's
+ * element (m, n) at cOff + m * ldc + n * scn of the binding; add: keep C's value (a later K chunk).
+ */
+export function splitKSum(part: Tensor, S: number, M: number, N: number, ldp: number, C: { binding: BufferBinding; skip: number }, ldc: number, scn: number, add: boolean): void {
+  run(splitSumKernel(), [part.binding("matmul", "partial"), C.binding], [M, N, S, ldp, ldc, scn, C.skip, add ? 1 : 0], Math.ceil((M * N) / 256), S * M * N);
+}
 
 /** dst[r, c] = src[r, c] for rows padded to `ldc` in src, `N` wide in dst; whole rows per chunk. */
 export function unpadRows(src: Tensor, dst: Tensor, N: number, ldc: number, limit: number): void {

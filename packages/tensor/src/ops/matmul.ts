@@ -19,7 +19,8 @@
 // 1600x768x50257 transB 2.9 -> 5.4 (32-42 s -> 21-23 s); more in matmul-cpu.ts.
 // Why not more: see matmul-cpu.ts; on a GPU the cpu variant would work but waste the device.
 //
-// Host side (this file): the output batch is cut into runs whose operand offsets advance by
+// Host side (this file): a batched A against a shared B (no transA) is one GEMM over all
+// the batch's rows. Otherwise the output batch is cut into runs whose operand offsets advance by
 // constant strides (one dispatch z-range each). Each run is cut into sub-GEMMs whose bound
 // ranges of A, B and C each fit one storage binding (maxStorageBufferBindingSize) and whose
 // grid fits 65535 workgroups per dimension: halve the batch count, then the operand's
@@ -32,7 +33,7 @@ import type { BufferBinding } from "../recorder.js";
 import { sizeOf } from "../shape.js";
 import { alloc, type Tensor } from "../tensor.js";
 import { ACTIVATION_WGSL, ACTIVATIONS, activationRef, type Activation } from "./activation.js";
-import { TILE, cpuEpilogue, tileGemmWgsl, unpadRows, type TileOptions } from "./matmul-cpu.js";
+import { TILE, cpuEpilogue, splitKSum, tileGemmWgsl, unpadRows, type TileOptions } from "./matmul-cpu.js";
 import { GPU_TILE, gpuGemmWgsl } from "./matmul-gpu.js";
 import { expectDType } from "./util.js";
 
@@ -40,7 +41,11 @@ export type MatmulVariant = "auto" | "cpu" | "gpu";
 
 /** Knobs for tests: `maxBindingElems` > 0 replaces the device's per-binding limit (in f32
  * elements) so the chunked paths can be exercised on small tensors. */
-export const matmulTuning = { maxBindingElems: 0 };
+export const matmulTuning = {
+  maxBindingElems: 0,
+  /** cpu variant: a sub-GEMM with fewer workgroups than this per K slice and several slices runs split-K (0: never). */
+  splitKWorkgroups: 256,
+};
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -187,7 +192,7 @@ export function planChunks(
 const gemmHeader = (aType = "f32", cType = "f32"): string => `
 struct P { M: u32, N: u32, K: u32, sam: u32, sak: u32, sbk: u32, sbn: u32, ldc: u32,
            aOff: u32, bOff: u32, cOff: u32, aBatch: u32, bBatch: u32, cBatch: u32,
-           biasOff: u32, flags: u32, act: u32, scn: u32 }
+           biasOff: u32, flags: u32, act: u32, scn: u32, kEnd: u32, kStep: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> A: array<${aType}>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
@@ -235,7 +240,7 @@ interface SubGemm {
 
 function dispatchGpu(s: SubGemm, bias: BufferBinding | undefined, act: number): void {
   const flags = (s.first ? 0 : 1) | (s.last ? 2 : 0) | (bias ? 4 : 0);
-  const u = [s.M, s.N, s.K, s.sam, s.sak, s.sbk, s.sbn, s.ldc, s.A.skip, s.B.skip, s.C.skip, s.aBatch, s.bBatch, s.cBatch, s.biasOff, flags, act, s.scn];
+  const u = [s.M, s.N, s.K, s.sam, s.sak, s.sbk, s.sbn, s.ldc, s.A.skip, s.B.skip, s.C.skip, s.aBatch, s.bBatch, s.cBatch, s.biasOff, flags, act, s.scn, NO_SPLIT, 0];
   // without a bias, A stands in for the binding (never read: flag 4 is off)
   const wg: [number, number, number] = [Math.ceil(s.N / GPU_TILE.tn), Math.ceil(s.M / GPU_TILE.tm), s.batches];
   run(gpuKernel(), [s.A.binding, s.B.binding, s.C.binding, bias ?? s.A.binding], u, wg, 2 * s.batches * s.M * s.N * s.K);
@@ -254,14 +259,53 @@ function dispatchCpu(s: SubGemm): void {
     : s;
   const vec4A = t.sak === 1 && t.A.skip % 4 === 0 && t.sam % 4 === 0 && t.aBatch % 4 === 0;
   const vec4C = t.scn === 1 && t.C.skip % 4 === 0 && t.ldc % 4 === 0 && t.cBatch % 4 === 0 && (t.N % 4 === 0 || t.cPad);
-  const k = cpuKernel({ vec4A, vec4C });
   const wg: [number, number, number] = [Math.ceil(t.N / TILE.tn), Math.ceil(t.M / TILE.wg), t.batches];
+  const slices = Math.ceil(t.K / TILE.tk);
+  if (t.batches === 1 && slices > 1 && wg[0] * wg[1] < matmulTuning.splitKWorkgroups) {
+    const split = splitKPlan(t.M, t.N, slices, wg[0] * wg[1]);
+    if (split) return dispatchSplitK(t, split, vec4A);
+  }
+  const k = cpuKernel({ vec4A, vec4C });
   for (let k0 = 0; k0 < t.K; k0 += TILE.tk) {
     const kc = Math.min(TILE.tk, t.K - k0);
     const first = t.first && k0 === 0;
-    const u = [t.M, t.N, kc, t.sam, t.sak, t.sbk, t.sbn, t.ldc, t.A.skip + k0 * t.sak, t.B.skip + k0 * t.sbk, t.C.skip, t.aBatch, t.bBatch, t.cBatch, 0, first ? 0 : 1, 0, t.scn];
+    const u = [t.M, t.N, kc, t.sam, t.sak, t.sbk, t.sbn, t.ldc, t.A.skip + k0 * t.sak, t.B.skip + k0 * t.sbk, t.C.skip, t.aBatch, t.bBatch, t.cBatch, 0, first ? 0 : 1, 0, t.scn, NO_SPLIT, 0];
     run(k, [t.A.binding, t.B.binding, t.C.binding, t.A.binding], u, wg, 2 * t.batches * t.M * t.N * kc);
   }
+}
+
+const NO_SPLIT = 0xffffffff;
+
+/**
+ * Split-K for a sub-GEMM whose grid is too small to occupy the adapter (few rows and columns,
+ * long K: the LM head's dX = dlogits @ wte has K = 50257 and 8 workgroups a slice): S chunks of
+ * r slices each run as the batch dimension of r dispatches into partial sums [S, M, ldp], then
+ * one pass adds them into C. Null when one chunk would do, or the partials cannot fit a binding.
+ */
+function splitKPlan(M: number, N: number, slices: number, workgroups: number): { S: number; r: number; ldp: number } | null {
+  const ldp = Math.ceil(N / 4) * 4;
+  const limit = matmulTuning.maxBindingElems || Math.floor(device().maxBinding / 4) - device().limits.minStorageBufferOffsetAlignment / 4;
+  let r = Math.ceil(slices / Math.min(slices, Math.ceil(matmulTuning.splitKWorkgroups / workgroups)));
+  while (Math.ceil(slices / r) * M * ldp > limit && r < slices) r++;
+  const S = Math.ceil(slices / r);
+  return S > 1 ? { S, r, ldp } : null;
+}
+
+function dispatchSplitK(t: SubGemm, { S, r, ldp }: { S: number; r: number; ldp: number }, vec4A: boolean): void {
+  const part = alloc([S, t.M, ldp], "f32");
+  const P = part.binding("matmul", "partial");
+  const k = cpuKernel({ vec4A: vec4A && (r * TILE.tk * t.sak) % 4 === 0, vec4C: true });
+  const wg: [number, number, number] = [Math.ceil(t.N / TILE.tn), Math.ceil(t.M / TILE.wg), S];
+  const step = r * TILE.tk;
+  for (let j = 0; j < r; j++) {
+    const k0 = j * TILE.tk;
+    const u = [t.M, t.N, TILE.tk, t.sam, t.sak, t.sbk, t.sbn, ldp, t.A.skip + k0 * t.sak, t.B.skip + k0 * t.sbk, 0, step * t.sak, step * t.sbk, t.M * ldp, 0, j === 0 ? 0 : 1, 0, 1, t.K - k0, step];
+    let kc = 0;
+    for (let z = 0; z < S; z++) kc += Math.max(0, Math.min(TILE.tk, t.K - k0 - z * step));
+    run(k, [t.A.binding, t.B.binding, P, t.A.binding], u, wg, 2 * t.M * t.N * kc);
+  }
+  splitKSum(part, S, t.M, t.N, ldp, t.C, t.ldc, t.scn, !t.first);
+  part.dispose();
 }
 
 /** act(a @ b + bias), batched; see the file header for shapes and options. */
@@ -281,6 +325,21 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     expectDType(op, "bias", bias, "f32");
     if (bias.rank !== 1 || bias.shape[0] !== N) {
       throw new ShapeError(`${op}: expected shape [${N}] for bias, got ${fmtShape(bias.shape)} (a=${fmtShape(a.shape)}, b=${fmtShape(b.shape)})`);
+    }
+  }
+  // A batched against a shared B (a Linear on [B, T, D]): one GEMM over the batch's rows,
+  // not one small GEMM per batch (the decode step's LM head was 64 GEMMs of one row each)
+  if (!transA && g.batch.length > 0 && sizeOf(g.batch) > 1 && g.bBatch.every((d) => d === 1)) {
+    const a2 = a.reshape([sizeOf(g.batch) * M, K]);
+    const b2 = b.rank === 2 ? b : b.reshape(b.shape.slice(-2));
+    try {
+      const out2 = matmul(a2, b2, opts);
+      const out = out2.reshape([...g.batch, M, N]);
+      out2.dispose();
+      return out;
+    } finally {
+      a2.dispose();
+      if (b2 !== b) b2.dispose();
     }
   }
   const dev = device();

@@ -193,10 +193,15 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
       parts.forEach((t) => t.dispose());
       const v = (await figures.toArray()) as Float32Array;
       figures.dispose();
-      opt.step({ gradScale: clipCoef(v[3 * o.accum]!, o.clipNorm) });
-      opt.zeroGrad();
       x.dispose();
       const mean = (k: number) => Array.from({ length: o.accum }, (_, a) => v[a * 3 + k]!).reduce((s, y) => s + y, 0) / o.accum;
+      const norm = v[3 * o.accum]!;
+      // checked before the update, so the weights stay as they were
+      if (!Number.isFinite(mean(0)) || !Number.isFinite(norm)) {
+        throw new Error(`train: the loss became ${mean(0)} (gradient norm ${norm}) at step ${step + 1}; lower --lr (now ${o.lr}) or --projector-lr (now ${o.projectorLr})`);
+      }
+      opt.step({ gradScale: clipCoef(norm, o.clipNorm) });
+      opt.zeroGrad();
       step++;
       consumed = after;
       const dt = (performance.now() - t0) / 1000;
@@ -204,10 +209,9 @@ export async function train(req: TrainRequest, hooks: TrainHooks = {}): Promise<
       const tokens = batch.lengths.reduce((s, l) => s + l + 1, 0);
       const rec: StepRecord = {
         step, epoch: after.epoch + after.index / Math.max(1, after.units),
-        loss: mean(0), lm: mean(1), infoNCE: mean(2), lr: opt.groups[0]!.lr, projectorLr: opt.groups[opt.groups.length - 2]!.lr, gradNorm: v[3 * o.accum]!,
+        loss: mean(0), lm: mean(1), infoNCE: mean(2), lr: opt.groups[0]!.lr, projectorLr: opt.groups[opt.groups.length - 2]!.lr, gradNorm: norm,
         tokensPerSec: tokens / dt, imagesPerSec: batch.shape[0] / dt, seconds: dt, dataWait, elapsed,
       };
-      if (!Number.isFinite(rec.loss)) throw new Error(`train: the loss became ${rec.loss} at step ${step}; lower --lr (now ${o.lr}) or --projector-lr (now ${o.projectorLr})`);
       await runLog.step(rec);
       hooks.onStep?.(rec, totalSteps);
       const last = step === totalSteps;

@@ -80,6 +80,12 @@ describe("train and resume", () => {
     expect(steps.every((s) => s.dataWait >= 0)).toBe(true);
   }, 120_000);
 
+  it("stops with the fix when the loss diverges, before the update", async () => {
+    await expect(train({ ...small, steps: 5, ckptEvery: 0, lr: 1e38, projectorLr: 1e38, data, out: join(root, "diverge") })).rejects.toThrow(
+      /^train: the loss became (NaN|-?Infinity) \(gradient norm .*\) at step \d; lower --lr \(now 1e\+38\)/,
+    );
+  }, 60_000);
+
   it("never overwrites a run, and refuses a checkpoint of another size or a damaged one", async () => {
     await expect(train({ ...small, data, out: join(root, "a") })).rejects.toThrow(/already holds a run.*--resume --out/);
     await expect(train({ size: "mini", resume: true, out: join(root, "a") })).rejects.toThrow(/expected --size tiny to resume/);

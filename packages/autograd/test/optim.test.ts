@@ -197,6 +197,7 @@ describe("clipGradNorm", () => {
     expect(await n3.item()).toBeCloseTo(6.5, 5);
     expect(clipCoef(13, 6.5)).toBeCloseTo(0.5, 6);
     expect(clipCoef(13, 100)).toBe(1);
+    expect(() => clipCoef(13, 0)).toThrow(/clipCoef: expected maxNorm > 0, got 0/);
     expect(() => gradNorm([frozen])).toThrow(/at least one parameter with a gradient/);
     for (const t of [n1, n2, n3]) t.dispose();
     for (const p of [a, b, frozen]) p.dispose();

@@ -12,17 +12,15 @@ export interface KernelTime {
 }
 
 export class Profiler {
-  readonly capacity: number;
   private readonly querySet: GPUQuerySet;
   private labels: string[] = [];
-  private pending: { buffer: GPUBuffer; labels: string[] }[] = [];
+  private pending: { resolved: GPUBuffer; staging: GPUBuffer; labels: string[] }[] = [];
   private totals = new Map<string, { calls: number; ns: number }>();
 
   constructor(
     private readonly gpu: GPUDevice,
-    capacity: number,
+    readonly capacity: number,
   ) {
-    this.capacity = capacity;
     this.querySet = gpu.createQuerySet({ type: "timestamp", count: 2 * capacity });
   }
 
@@ -48,15 +46,15 @@ export class Profiler {
     const staging = this.gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     encoder.resolveQuerySet(this.querySet, 0, 2 * n, resolved, 0);
     encoder.copyBufferToBuffer(resolved, 0, staging, 0, bytes);
-    this.pending.push({ buffer: staging, labels: this.labels });
+    this.pending.push({ resolved, staging, labels: this.labels });
     this.labels = [];
   }
 
   /** Reads back every submitted batch and returns the totals per kernel, slowest first. */
   async report(): Promise<KernelTime[]> {
-    for (const { buffer, labels } of this.pending.splice(0)) {
-      await buffer.mapAsync(GPUMapMode.READ);
-      const t = new BigUint64Array(buffer.getMappedRange());
+    for (const { resolved, staging, labels } of this.pending.splice(0)) {
+      await staging.mapAsync(GPUMapMode.READ);
+      const t = new BigUint64Array(staging.getMappedRange());
       labels.forEach((label, i) => {
         const ns = Number(t[2 * i + 1]! - t[2 * i]!);
         const e = this.totals.get(label) ?? { calls: 0, ns: 0 };
@@ -64,15 +62,11 @@ export class Profiler {
         e.ns += ns;
         this.totals.set(label, e);
       });
-      buffer.destroy();
+      staging.destroy();
+      resolved.destroy();
     }
     return [...this.totals]
       .map(([kernel, { calls, ns }]) => ({ kernel, calls, ms: ns / 1e6 }))
       .sort((a, b) => b.ms - a.ms);
-  }
-
-  /** Forgets the totals so far. */
-  reset(): void {
-    this.totals.clear();
   }
 }

@@ -23,8 +23,14 @@ export function gradNorm(params: readonly Var[]): Tensor {
   });
 }
 
+/** Added to the norm before dividing (torch's clip_grad_norm_). */
+const EPS = 1e-6;
+
 /** The factor clipGradNorm applies for a norm (host side: pass it to `optimizer.step({ gradScale })`). */
-export const clipCoef = (norm: number, maxNorm: number): number => Math.min(1, maxNorm / (norm + 1e-6));
+export function clipCoef(norm: number, maxNorm: number): number {
+  if (!(maxNorm > 0)) throw new RangeError(`clipCoef: expected maxNorm > 0, got ${maxNorm}`);
+  return Math.min(1, maxNorm / (norm + EPS));
+}
 
 export function clipGradNorm(params: readonly Var[], maxNorm: number): Tensor {
   if (!(maxNorm > 0)) throw new RangeError(`clipGradNorm: expected maxNorm > 0, got ${maxNorm}`);
@@ -32,7 +38,7 @@ export function clipGradNorm(params: readonly Var[], maxNorm: number): Tensor {
   if (withGrad.length === 0) throw new RangeError("clipGradNorm: expected at least one parameter with a gradient, got none");
   return tidy(() => {
     const norm = gradNorm(withGrad);
-    const coef = minimum(div(maxNorm, add(norm, 1e-6)), 1);
+    const coef = minimum(div(maxNorm, add(norm, EPS)), 1);
     for (const p of withGrad) {
       const g = p.grad!;
       const scaled = mul(g, coef.reshape(g.shape.map(() => 1))).keep();

@@ -35,7 +35,7 @@ import { alloc, type Tensor } from "../tensor.js";
 import { ACTIVATION_WGSL, ACTIVATIONS, activationRef, type Activation } from "./activation.js";
 import { TILE, cpuEpilogue, splitKSum, tileGemmWgsl, unpadRows, type TileOptions } from "./matmul-cpu.js";
 import { GPU_TILE, gpuGemmWgsl } from "./matmul-gpu.js";
-import { expectDType } from "./util.js";
+import { expectDType, maxChunkElems } from "./util.js";
 
 export type MatmulVariant = "auto" | "cpu" | "gpu";
 
@@ -46,6 +46,9 @@ export const matmulTuning = {
   /** cpu variant: a sub-GEMM with fewer workgroups than this per K slice and several slices runs split-K (0: never). */
   splitKWorkgroups: 256,
 };
+
+/** Elements one operand binding may span: the device's limit, or the test knob. */
+const bindingLimit = (): number => matmulTuning.maxBindingElems || maxChunkElems();
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -284,7 +287,7 @@ const NO_SPLIT = 0xffffffff;
  */
 function splitKPlan(M: number, N: number, slices: number, workgroups: number): { S: number; r: number; ldp: number } | null {
   const ldp = Math.ceil(N / 4) * 4;
-  const limit = matmulTuning.maxBindingElems || Math.floor(device().maxBinding / 4) - device().limits.minStorageBufferOffsetAlignment / 4;
+  const limit = bindingLimit();
   let r = Math.ceil(slices / Math.min(slices, Math.ceil(matmulTuning.splitKWorkgroups / workgroups)));
   while (Math.ceil(slices / r) * M * ldp > limit && r < slices) r++;
   const S = Math.ceil(slices / r);
@@ -353,7 +356,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   // of 4 so that C is stored as vec4, then copy into out (see the header)
   const ldc = !fused && N % 4 !== 0 && M >= TILE.wg / 2 ? N + 4 - (N % 4) : N;
   const cOut = ldc === N ? out : alloc([...g.batch, M, ldc], "f32");
-  const limit = matmulTuning.maxBindingElems || Math.floor(dev.maxBinding / 4) - dev.limits.minStorageBufferOffsetAlignment / 4;
+  const limit = bindingLimit();
   const maxWg = dev.limits.maxComputeWorkgroupsPerDimension;
   const biasBinding = fused ? bias?.binding(op, "bias") : undefined;
   const [sam, sak] = transA ? [1, M] : [K, 1];

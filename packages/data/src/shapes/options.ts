@@ -14,7 +14,7 @@ export class ShapesError extends Error {
 }
 
 /** Bumped whenever the same options would produce different files. */
-export const SHAPES_VERSION = 2; // 2: objects named left to right
+export const SHAPES_VERSION = 3; // 2: objects named left to right; 3: larger objects
 export const SHAPES_JSONL = "shapes.jsonl";
 export const SHAPES_JSON = "shapes.json";
 

@@ -23,8 +23,13 @@ export const COLOR_NAMES = Object.keys(COLORS) as Color[];
 
 export const SIZES = ["small", "large"] as const;
 export type Size = (typeof SIZES)[number];
-/** Bounding-box side as a fraction of the image side: 12–16 px (small) and 24–30 px (large) at 64 px. */
-export const EXTENT: Record<Size, readonly [number, number]> = { small: [0.19, 0.25], large: [0.375, 0.47] };
+/**
+ * Bounding-box side as a fraction of the image side: 18–23 px (small) and 32–40 px (large) at 64 px.
+ * Large enough that a 16-px patch grid sees each object's outline: against 12–16 / 24–30 px, a
+ * shape probe on tiny's random-ViT features reached 68% instead of 49% of unseen single-object
+ * images after 500 batches of 16, and test R@1 image→text of the tiny model rose.
+ */
+export const EXTENT: Record<Size, readonly [number, number]> = { small: [0.28, 0.36], large: [0.5, 0.62] };
 
 export type RGB = readonly [number, number, number];
 /** Plain background colors; their names appear in captions ("on a white background"). */

@@ -164,8 +164,8 @@ export class EyeModel extends Module {
 
   /**
    * Freezes the vision tower, then unfreezes its top n used layers (those below the penultimate
-   * output); n = all of them (or "all") trains the whole tower, embeddings included — the tiny
-   * size's random ViT learns from scratch this way.
+   * output); n = all of them (or "all") trains the whole tower, embeddings included (tiny's random
+   * ViT learns from scratch this way with `--unfreeze-vision 2`; by default it stays frozen).
    */
   setVisionTrainable(unfreezeTop: number | "all"): this {
     const used = this._cfg.vision.numHiddenLayers - 1;

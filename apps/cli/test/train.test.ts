@@ -11,7 +11,8 @@ import retrainCommand from "../src/commands/retrain.js";
 import captionCommand from "../src/commands/caption.js";
 import evalCommand from "../src/commands/eval.js";
 import reportCommand from "../src/commands/report.js";
-import { freshRunDir, latestRunDir } from "../src/train/flags.js";
+import { SIZE_DEFAULTS } from "@llms-eye/train";
+import { TRAIN_FLAGS, freshRunDir, latestRunDir } from "../src/train/flags.js";
 
 const TMP = mkdtempSync(join(tmpdir(), "eye-cli-train-"));
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
@@ -59,5 +60,14 @@ describe("user errors", () => {
     } finally {
       process.env.INIT_CWD = old;
     }
+  });
+
+  it("--help states the defaults the options actually use", () => {
+    const { tiny, mini } = SIZE_DEFAULTS;
+    const batch = tiny.batchSize === mini.batchSize ? `default ${mini.batchSize}` : `tiny ${tiny.batchSize}, others ${mini.batchSize}`;
+    expect(TRAIN_FLAGS["batch-size"].description).toBe(`images per step (${batch})`);
+    expect(TRAIN_FLAGS.steps.description).toContain(`tiny ${tiny.steps}`);
+    expect(TRAIN_FLAGS.epochs.description).toContain(`default ${mini.epochs}`);
+    expect([tiny.batchSize, tiny.steps, mini.batchSize, mini.epochs].every((v) => typeof v === "number")).toBe(true);
   });
 });

@@ -4,7 +4,7 @@
 // one gradient per input (null where `needs` is false). Broadcasting gradients are summed back
 // to the input's shape.
 import {
-  type Tensor, add, clone, div, exp, gelu, layerNormWithStats, log, matmul, mean, mul, neg, permute, softmax, sub, sum, tanh,
+  type Tensor, add, div, exp, gelu, layerNormWithStats, log, matmul, mean, mul, neg, permute, softmax, sub, sum, tanh,
   zeros,
 } from "@llms-eye/tensor";
 import { type AttentionAttrs, type InfoNCEAttrs, type PatchEmbedAttrs, attentionRule, infoNCERule, patchEmbedRule } from "./rules-attention.js";
@@ -102,8 +102,8 @@ function binaryRule(
 }
 
 export const rules: { [P in Primitive]: Rule<Attrs[P]> } = {
-  add: binaryRule(add, (g, _a, _b, n) => [n[0] ? clone(g) : null, n[1] ? clone(g) : null], false),
-  sub: binaryRule(sub, (g, _a, _b, n) => [n[0] ? clone(g) : null, n[1] ? neg(g) : null], false),
+  add: binaryRule(add, (g, _a, _b, n) => [n[0] ? view(g) : null, n[1] ? view(g) : null], false),
+  sub: binaryRule(sub, (g, _a, _b, n) => [n[0] ? view(g) : null, n[1] ? neg(g) : null], false),
   mul: binaryRule(mul, (g, a, b, n) => [n[0] ? mul(g, b) : null, n[1] ? mul(g, a) : null], true),
   div: binaryRule(
     div,

@@ -1,19 +1,22 @@
 // The flags of `eye train` and `eye retrain`, mapped onto the train package's options (whose
 // zod schema validates them and names a bad flag). Numbers arrive as strings from citty.
 import { existsSync } from "node:fs";
-import type { TrainInput } from "@llms-eye/train";
+import { SIZE_DEFAULTS, type TrainInput } from "@llms-eye/train";
 import { userPath } from "../paths.js";
 
 export class UsageError extends Error {
   override name = "UsageError";
 }
 
+/** "default 16" when tiny and the pretrained sizes share a default, else "tiny 32, others 16". */
+const perSize = (tiny: unknown, others: unknown): string => (tiny === others ? `default ${String(tiny)}` : `tiny ${String(tiny)}, others ${String(others)}`);
+
 export const TRAIN_FLAGS = {
   data: { type: "string", description: "dataset: unified JSONL file or a directory holding one (tiny: built-in shapes in data/shapes)" },
   out: { type: "string", description: "run directory (default: runs/<size>, or runs/<size>-2, -3, … when taken)" },
-  steps: { type: "string", description: "optimizer steps (default: --epochs worth)" },
-  epochs: { type: "string", description: "epochs over the train split (tiny 6, others 1)" },
-  "batch-size": { type: "string", description: "images per step (tiny 32, others 16)" },
+  steps: { type: "string", description: `optimizer steps (tiny ${SIZE_DEFAULTS.tiny.steps}, others: --epochs worth)` },
+  epochs: { type: "string", description: `epochs over the train split when --steps is absent (default ${SIZE_DEFAULTS.mini.epochs})` },
+  "batch-size": { type: "string", description: `images per step (${perSize(SIZE_DEFAULTS.tiny.batchSize, SIZE_DEFAULTS.mini.batchSize)})` },
   accum: { type: "string", description: "micro-batches per step (gradient accumulation, default 1)" },
   lr: { type: "string", description: "peak learning rate of GPT-2" },
   "projector-lr": { type: "string", description: "peak learning rate of the projector, heads and logit scale" },

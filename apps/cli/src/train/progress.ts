@@ -1,5 +1,6 @@
 // The live progress of `eye train`: a cli-progress bar on a terminal (step, epoch, losses, lr,
-// tokens/s, ETA); on a pipe, one plain line every 10 steps and at the end.
+// tokens/s, ETA); on a pipe, one plain line every 10 steps and at the end, its ETA from the
+// pace of the last 50 steps (so the first steps' shader compiles and evaluations fade out).
 import cliProgress from "cli-progress";
 import type { StepRecord } from "@llms-eye/train";
 
@@ -15,8 +16,18 @@ const fmt = (r: StepRecord) => ({
   lr: r.lr.toExponential(2), tps: Math.round(r.tokensPerSec), ips: r.imagesPerSec.toFixed(1),
 });
 
-export function progress(stream: NodeJS.WriteStream = process.stderr): Progress {
+/** "45s", "3m05s", "1h02m". */
+export function formatEta(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+export function progress(stream: NodeJS.WriteStream = process.stderr, now: () => number = () => performance.now()): Progress {
   const tty = stream.isTTY === true;
+  /** (step, ms) at the plain lines written so far, the last 6 (50 steps). */
+  const pace: [number, number][] = [];
   let bar: cliProgress.SingleBar | null = null;
   let featBar: cliProgress.SingleBar | null = null;
   const stopFeat = () => {
@@ -38,7 +49,11 @@ export function progress(stream: NodeJS.WriteStream = process.stderr): Progress 
       if (!tty) {
         if (r.step % 10 === 0 || r.step === total || r.step === 1) {
           const f = fmt(r);
-          stream.write(`step ${r.step}/${total} epoch ${f.epoch} loss ${f.loss} lm ${f.lm} nce ${f.nce} lr ${f.lr} ${f.tps} tok/s\n`);
+          pace.push([r.step, now()]);
+          if (pace.length > 6) pace.shift();
+          const [s0, t0] = pace[0]!;
+          const eta = r.step > s0 && r.step < total ? ` ETA ${formatEta((((now() - t0) / (r.step - s0)) * (total - r.step)) / 1000)}` : "";
+          stream.write(`step ${r.step}/${total} epoch ${f.epoch} loss ${f.loss} lm ${f.lm} nce ${f.nce} lr ${f.lr} ${f.tps} tok/s${eta}\n`);
         }
         return;
       }

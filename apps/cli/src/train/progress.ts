@@ -49,10 +49,11 @@ export function progress(stream: NodeJS.WriteStream = process.stderr, now: () =>
       if (!tty) {
         if (r.step % 10 === 0 || r.step === total || r.step === 1) {
           const f = fmt(r);
-          pace.push([r.step, now()]);
+          const t = now();
+          pace.push([r.step, t]);
           if (pace.length > 6) pace.shift();
           const [s0, t0] = pace[0]!;
-          const eta = r.step > s0 && r.step < total ? ` ETA ${formatEta((((now() - t0) / (r.step - s0)) * (total - r.step)) / 1000)}` : "";
+          const eta = r.step > s0 && r.step < total ? ` ETA ${formatEta((((t - t0) / (r.step - s0)) * (total - r.step)) / 1000)}` : "";
           stream.write(`step ${r.step}/${total} epoch ${f.epoch} loss ${f.loss} lm ${f.lm} nce ${f.nce} lr ${f.lr} ${f.tps} tok/s${eta}\n`);
         }
         return;

@@ -2,6 +2,7 @@
 // case is validated before it is timed, then timed on our engine and on each peer. Results
 // stream to the console as a table and are returned (and written with --json).
 import { writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { type Tensor, device, init } from "@llms-eye/tensor";
 import { copyProbe, fmaProbe, PROBE_SIZES } from "./fma.js";
 import {
@@ -94,11 +95,20 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   const a = dev.adapter;
   log(`adapter: ${a.vendor} ${a.architecture} ${a.description}${a.software ? " (software)" : ""}; preset ${opts.preset}`);
   if (process.env.LP_NATIVE_VECTOR_WIDTH) log(`LP_NATIVE_VECTOR_WIDTH=${process.env.LP_NATIVE_VECTOR_WIDTH}`);
+  // each engine's CPU threads, shown here and recorded (ours: none on a hardware GPU)
+  const ours = a.software ? lavapipeThreads() : undefined;
+  const onAdapter = ours === undefined ? `on ${a.description || a.vendor}` : `${ours} lavapipe threads`;
+  const threads = new Map<string, number | undefined>([["llms-eye", ours]]);
+  for (const p of opts.peers) threads.set(p.engine, p.threads === "adapter" ? ours : p.threads);
+  const shown = opts.peers.map((p) => `${p.engine} ${p.threads === "adapter" ? `${onAdapter} (same adapter)` : (p.threads ?? "?")}`);
+  log(`threads: ${[`llms-eye ${onAdapter}`, ...shown].join("; ")}`);
   log("");
   log(formatHeader());
 
   const ceiling: { gflops?: number; gbps?: number } = {};
   const emit = (r: BenchRecord, oursMs?: number, note?: string): void => {
+    const n = threads.get(r.engine);
+    if (n !== undefined) r.threads = n;
     records.push(r);
     log(formatRow(r, ceiling, oursMs, note));
   };
@@ -169,6 +179,12 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   }
   log(`\nlive GPU bytes at the end: ${device().stats().liveBytes}`);
   return { records, failures };
+}
+
+/** lavapipe's (llvmpipe's) compute threads: LP_NUM_THREADS if a number, else one a CPU; 1 to 32 (0: the caller's). */
+export function lavapipeThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const set = Number.parseInt(env.LP_NUM_THREADS ?? "", 10);
+  return Math.min(Math.max(Number.isNaN(set) ? availableParallelism() : set, 1), 32);
 }
 
 /**

@@ -15,6 +15,8 @@ export interface BenchRecord {
   items_per_s?: number;
   /** Timed runs behind the median. */
   runs?: number;
+  /** CPU threads the engine computed with: lavapipe's pool (ours, tfjs), torch's intra-op threads. */
+  threads?: number;
   /** Why the case has no timing: a validation failure or an engine error. */
   error?: string;
 }
@@ -54,6 +56,8 @@ export interface Timing {
 /** A comparison engine. `bench` times `spec` (inputs are its own) or throws. */
 export interface Peer {
   readonly engine: string;
+  /** CPU threads it computes with, for the notes and records; "adapter": our adapter's, as ours (tfjs). */
+  readonly threads?: number | "adapter";
   /** A reason to skip `spec` (unsupported, too slow for --quick), or undefined to run it. */
   skip(spec: OpSpec, quick: boolean): string | undefined;
   bench(spec: OpSpec, timing: Timing): Promise<{ median_ms: number; runs: number }>;

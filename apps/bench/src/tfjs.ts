@@ -68,6 +68,7 @@ const QUICK_MAX_MS = 1000;
 
 export class TfjsPeer implements Peer {
   readonly engine = "tfjs-webgpu";
+  readonly threads = "adapter";
 
   skip(spec: OpSpec, quick: boolean): string | undefined {
     if (spec.op === "train_step_gpt2") return "no GPT-2 training step written for tfjs";

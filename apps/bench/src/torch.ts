@@ -1,13 +1,16 @@
 // The optional PyTorch peer (engine "torch"): when `/usr/bin/python3 -c 'import torch'` works
 // (Debian's python3-torch), each OpSpec is timed by torch_peer.py in a python3 subprocess on
-// the CPU (its own median over the same Timing). OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are
-// unset for it so OpenBLAS picks the kernels for this CPU. Otherwise skipped with a note.
+// the CPU (its own median over the same Timing), on every core: torch.set_num_threads(os.cpu_count()),
+// which the probe sets too. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for it so OpenBLAS
+// picks the kernels for this CPU. Otherwise skipped with a note.
 import { spawn, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { OpSpec, Peer, Timing } from "./harness.js";
 
 export const PYTHON = "/usr/bin/python3";
 const SCRIPT = fileURLToPath(new URL("./torch_peer.py", import.meta.url));
+/** Imports torch and sets its threads as torch_peer.py does; prints the version and thread count. */
+const PROBE = "import os, torch; torch.set_num_threads(os.cpu_count() or 1); print(torch.__version__, torch.get_num_threads())";
 
 function peerEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
@@ -18,7 +21,7 @@ function peerEnv(): NodeJS.ProcessEnv {
 
 export class TorchPeer implements Peer {
   readonly engine = "torch";
-  constructor(readonly version: string) {}
+  constructor(readonly version: string, readonly threads: number) {}
 
   skip(): string | undefined {
     return undefined;
@@ -47,11 +50,11 @@ export class TorchPeer implements Peer {
 
 /** The torch peer, or a one-line note saying why there is none. */
 export function torchPeer(): { peer?: Peer; note: string } {
-  const r = spawnSync(PYTHON, ["-c", "import torch; print(torch.__version__, torch.get_num_threads())"], { encoding: "utf8", timeout: 60_000, env: peerEnv() });
+  const r = spawnSync(PYTHON, ["-c", PROBE], { encoding: "utf8", timeout: 60_000, env: peerEnv() });
   if (r.error || r.status !== 0) {
     const why = r.error ? r.error.message : (r.stderr.trim().split("\n").pop() ?? `exit ${r.status}`);
     return { note: `torch peer skipped: ${PYTHON} -c 'import torch' failed (${why})` };
   }
   const [version, threads] = r.stdout.trim().split(" ");
-  return { peer: new TorchPeer(version ?? "?"), note: `torch peer: PyTorch ${version} on the CPU, ${threads} thread(s) (${PYTHON})` };
+  return { peer: new TorchPeer(version ?? "?", Number(threads)), note: `torch peer: PyTorch ${version} on the CPU, ${threads} thread(s) (${PYTHON})` };
 }

@@ -1,20 +1,26 @@
 """The PyTorch peer of `pnpm bench` (run by torch.ts with Debian's /usr/bin/python3).
 
-Usage: torch_peer.py '<OpSpec JSON>' '<Timing JSON>'  ->  prints {"median_ms": ..., "runs": ...}
+Usage: torch_peer.py '<OpSpec JSON>' '<Timing JSON>'  ->  prints {"median_ms": ..., "runs": ..., "threads": ...}
 
 Each OpSpec is built from torch ops on the CPU (float32): the same math as our kernels and as
 the tfjs peer. The timing mirrors harness.ts timeRuns: `warmup` runs, then as many runs as fit
-in `budgetMs` (at least `minRuns`, at most `runs`); the median wall time is reported.
+in `budgetMs` (at least `minRuns`, at most `runs`); the median wall time is reported. It runs
+on every core (Debian's torch starts with one thread); torch.ts's probe sets the same count.
 """
 import functools
 import json
 import math
+import os
 import statistics
 import sys
 import time
 
 import torch
 import torch.nn.functional as F
+
+# Inter-op threads are left alone: set_num_interop_threads raises once parallel work has
+# started, and eager ops on one tensor do not use that pool.
+torch.set_num_threads(os.cpu_count() or 1)
 
 
 def build(spec):

@@ -1,11 +1,11 @@
 // The bench on tiny shapes: records have the documented form, validation catches a wrong
 // kernel, peer failures are recorded instead of crashing, and the tfjs peer runs.
 import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { fillInPlace, init, matmul, type Tensor } from "@llms-eye/tensor";
+import { device, fillInPlace, init, matmul, type Tensor } from "@llms-eye/tensor";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type Family, runBench, runOurs } from "../src/bench.js";
+import { type Family, lavapipeThreads, runBench, runOurs } from "../src/bench.js";
 import { type BenchRecord, compare, type Peer, sampleIndices, type Timing, ValidationError } from "../src/harness.js";
 import { FAMILIES } from "../src/families.js";
 import { matmulCase } from "../src/matmul.js";
@@ -17,11 +17,12 @@ const quiet = { log: () => undefined };
 
 /** The documented record form (README.md). */
 function expectRecord(r: BenchRecord): void {
-  const keys = ["op", "shape", "engine", "median_ms", "gflops", "gbps", "items_per_s", "runs", "error"];
+  const keys = ["op", "shape", "engine", "median_ms", "gflops", "gbps", "items_per_s", "runs", "threads", "error"];
   for (const k of Object.keys(r)) expect(keys, `unexpected key ${k}`).toContain(k);
   expect(r.op).toMatch(/^[a-z][a-z0-9_-]*$/);
   expect(r.shape).toMatch(/^(\d+(x\d+)*|[a-z][a-z0-9]*(-[a-z0-9]+)*)$/);
   expect(typeof r.engine).toBe("string");
+  if (r.threads !== undefined) expect(Number.isInteger(r.threads) && r.threads > 0, `${r.engine} threads`).toBe(true);
   if (r.median_ms === null) {
     expect(typeof r.error).toBe("string");
   } else {
@@ -46,10 +47,12 @@ describe("bench harness", () => {
     for (const op of ["fma-probe", "copy-probe", "matmul", "attention", "layernorm", "cross-entropy", "softmax", "infonce", "adamw", "train_step_gpt2", "train_step_eye"]) {
       expect(ops, op).toContain(op);
     }
+    const threads = device().adapter.software ? lavapipeThreads() : undefined;
     for (const r of records) {
       expectRecord(r);
       expect(r.engine).toBe("llms-eye");
       expect(r.median_ms).not.toBeNull();
+      expect(r.threads).toBe(threads);
     }
     expect(records.find((r) => r.op === "matmul")?.shape).toBe("33x17x45");
     expect(JSON.parse(readFileSync(json, "utf8"))).toEqual(records);
@@ -80,6 +83,7 @@ describe("bench harness", () => {
     };
     const failing: Peer = {
       engine: "fake",
+      threads: 3,
       skip: () => undefined,
       bench: async () => {
         throw new Error("binding too large");
@@ -88,8 +92,15 @@ describe("bench harness", () => {
     const { records, failures } = await runBench({ preset: "tiny", families: [broken], peers: [failing], ...quiet });
     const [ours, peer] = records.filter((r) => r.op === "matmul");
     expect(ours).toMatchObject({ engine: "llms-eye", median_ms: null, error: expect.stringMatching(/^validation failed: .*index 2 got 3 want 4/) });
-    expect(peer).toMatchObject({ engine: "fake", median_ms: null, error: "Error: binding too large" });
+    expect(peer).toMatchObject({ engine: "fake", median_ms: null, error: "Error: binding too large", threads: 3 });
     expect(failures).toHaveLength(1);
+  });
+
+  it("counts lavapipe's threads as Mesa does", () => {
+    expect(lavapipeThreads({})).toBe(availableParallelism());
+    expect(lavapipeThreads({ LP_NUM_THREADS: "5" })).toBe(5);
+    expect(lavapipeThreads({ LP_NUM_THREADS: "0" })).toBe(1);
+    expect(lavapipeThreads({ LP_NUM_THREADS: "64" })).toBe(32);
   });
 
   it("compare handles NaN and names the worst index", () => {
@@ -118,6 +129,7 @@ const torch = torchPeer();
 describe("torch peer", () => {
   it("says why it is skipped, or names the PyTorch it found", () => {
     expect(torch.note).toMatch(torch.peer ? /^torch peer: PyTorch \S+ on the CPU/ : /^torch peer skipped: .*import torch/);
+    if (torch.peer) expect(torch.peer.threads).toBe(cpus().length); // every core: os.cpu_count()
   });
 
   it.skipIf(!torch.peer)("times every op spec on tiny shapes", async () => {

@@ -3,6 +3,7 @@
 import type { Family } from "./bench.js";
 
 export const FAMILIES: Record<string, () => Promise<Family>> = {
+  probes: async () => (await import("./probes.js")).family,
   matmul: async () => (await import("./matmul.js")).family,
   attention: async () => (await import("./attention.js")).family,
   layernorm: async () => (await import("./layernorm.js")).family,

@@ -30,7 +30,7 @@ export interface Work {
 
 /** The operation a case times, in engine-neutral terms: peers implement these. */
 export type OpSpec =
-  | { op: "matmul"; m: number; k: number; n: number; transB: boolean }
+  | { op: "matmul"; m: number; k: number; n: number; transB: boolean; transA: boolean }
   | { op: "attention"; b: number; h: number; t: number; dh: number; causal: boolean }
   | { op: "layernorm"; n: number; c: number }
   | { op: "softmax"; n: number; v: number }

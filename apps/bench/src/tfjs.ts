@@ -145,9 +145,9 @@ function build(tf: Tf, spec: OpSpec, maxBinding: number): Built {
   const dispose = (): void => tf.dispose(held);
   switch (spec.op) {
     case "matmul": {
-      const a = randn([spec.m, spec.k], 1);
+      const a = randn(spec.transA ? [spec.k, spec.m] : [spec.m, spec.k], 1);
       const b = randn(spec.transB ? [spec.n, spec.k] : [spec.k, spec.n], 2);
-      return { run: () => tf.matMul(a, b, false, spec.transB), dispose };
+      return { run: () => tf.matMul(a, b, spec.transA, spec.transB), dispose };
     }
     case "attention": {
       const shape = [spec.b, spec.h, spec.t, spec.dh];

@@ -28,6 +28,10 @@ def build(spec):
     g = torch.Generator().manual_seed(0)
     randn = lambda *shape, std=1.0: torch.randn(*shape, generator=g) * std
     if op == "matmul":
+        if spec.get("transA"):
+            a = randn(spec["k"], spec["m"])
+            b = randn(spec["k"], spec["n"])
+            return lambda: a.t() @ b
         a = randn(spec["m"], spec["k"])
         if spec["transB"]:
             b = randn(spec["n"], spec["k"])

@@ -115,12 +115,12 @@ describe("bench harness", () => {
 describe("tfjs peer", () => {
   it("times a matmul and a layernorm on tfjs-webgpu", async () => {
     const peer = new TfjsPeer();
-    const mm = await peer.bench({ op: "matmul", m: 16, k: 8, n: 12, transB: true }, TINY);
+    const mm = await peer.bench({ op: "matmul", m: 16, k: 8, n: 12, transB: true, transA: false }, TINY);
     expect(mm.median_ms).toBeGreaterThan(0);
     const ln = await peer.bench({ op: "layernorm", n: 4, c: 32 }, TINY);
     expect(ln.runs).toBeGreaterThanOrEqual(1);
-    expect(peer.skip({ op: "matmul", m: 2048, k: 2048, n: 2048, transB: false }, true)).toMatch(/--quick/);
-    expect(peer.skip({ op: "matmul", m: 2048, k: 2048, n: 2048, transB: false }, false)).toBeUndefined();
+    expect(peer.skip({ op: "matmul", m: 2048, k: 2048, n: 2048, transB: false, transA: false }, true)).toMatch(/--quick/);
+    expect(peer.skip({ op: "matmul", m: 2048, k: 2048, n: 2048, transB: false, transA: false }, false)).toBeUndefined();
   });
 });
 
@@ -134,7 +134,7 @@ describe("torch peer", () => {
 
   it.skipIf(!torch.peer)("times every op spec on tiny shapes", async () => {
     const specs: Parameters<Peer["bench"]>[0][] = [
-      { op: "matmul", m: 16, k: 8, n: 12, transB: true },
+      { op: "matmul", m: 16, k: 8, n: 12, transB: true, transA: false },
       { op: "attention", b: 1, h: 2, t: 8, dh: 4, causal: true },
       { op: "layernorm", n: 4, c: 32 },
       { op: "softmax", n: 4, v: 33 },

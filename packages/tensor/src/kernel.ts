@@ -4,13 +4,14 @@
 import "./webgpu.js";
 import { device, type Device } from "./device.js";
 import { LimitError } from "./errors.js";
-import type { BufferBinding, Uniform } from "./recorder.js";
+import type { Binding, BufferBinding, Uniform } from "./recorder.js";
 
-export type Access = "read" | "rw";
+/** Storage buffer read-only / read-write, sampled 2-D float texture, write-only rgba32float storage texture. */
+export type Access = "read" | "rw" | "tex" | "wtex";
 
 export interface KernelSource {
   code: string;
-  /** Access of storage bindings 1..n. */
+  /** Access of bindings 1..n. */
   bindings: readonly Access[];
   entry?: string;
 }
@@ -26,7 +27,7 @@ const caches = new WeakMap<Device, Map<string, Kernel>>();
 const layouts = new WeakMap<Device, Map<string, GPUBindGroupLayout>>();
 
 function layoutFor(dev: Device, bindings: readonly Access[]): [GPUBindGroupLayout, string] {
-  const key = bindings.map((b) => (b === "read" ? "r" : "w")).join("");
+  const key = bindings.map((b) => ({ read: "r", rw: "w", tex: "t", wtex: "s" })[b]).join("");
   let m = layouts.get(dev);
   if (!m) layouts.set(dev, (m = new Map()));
   let layout = m.get(key);
@@ -34,9 +35,13 @@ function layoutFor(dev: Device, bindings: readonly Access[]): [GPUBindGroupLayou
     const entries: GPUBindGroupLayoutEntry[] = [
       { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: "uniform", hasDynamicOffset: true } },
     ];
-    bindings.forEach((b, i) =>
-      entries.push({ binding: i + 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: b === "read" ? "read-only-storage" : "storage" } }),
-    );
+    bindings.forEach((b, i) => {
+      const entry: GPUBindGroupLayoutEntry = { binding: i + 1, visibility: GPUShaderStage.COMPUTE };
+      if (b === "tex") entry.texture = { sampleType: "unfilterable-float" };
+      else if (b === "wtex") entry.storageTexture = { access: "write-only", format: "rgba32float" };
+      else entry.buffer = { type: b === "read" ? "read-only-storage" : "storage" };
+      entries.push(entry);
+    });
     layout = dev.gpu.createBindGroupLayout({ entries });
     m.set(key, layout);
   }
@@ -52,8 +57,9 @@ export function kernel(name: string, key: string, build: () => KernelSource, dev
   if (k) return k;
   const src = build();
   const maxStorage = dev.limits.maxStorageBuffersPerShaderStage;
-  if (src.bindings.length > maxStorage) {
-    throw new LimitError(`${name}: expected at most ${maxStorage} storage buffers per shader stage, got ${src.bindings.length}`);
+  const storage = src.bindings.filter((b) => b === "read" || b === "rw").length;
+  if (storage > maxStorage) {
+    throw new LimitError(`${name}: expected at most ${maxStorage} storage buffers per shader stage, got ${storage}`);
   }
   const [layout, layoutKey] = layoutFor(dev, src.bindings);
   const module = dev.gpu.createShaderModule({ code: src.code, label: full });
@@ -70,7 +76,7 @@ export function kernel(name: string, key: string, build: () => KernelSource, dev
 /** Records a dispatch of `k`. `cost`: its work in flop-equivalents (2·M·N·K for a GEMM, elements for a copy), summed in stats. */
 export function run(
   k: Kernel,
-  buffers: readonly BufferBinding[],
+  buffers: readonly Binding[],
   uniforms: readonly Uniform[],
   workgroups: number | readonly [number, number, number],
   cost = 0,

@@ -18,6 +18,14 @@ export interface BufferBinding {
   size: number;
 }
 
+/** A whole 2-D texture bound at a kernel's `tex` (sampled) or `wtex` (storage, write) slot. */
+export interface TextureBinding {
+  texture: GPUTexture;
+  view: GPUTextureView;
+}
+
+export type Binding = BufferBinding | TextureBinding;
+
 /** A float uniform: `f32(0.5)`; plain numbers are written as u32 (or i32 when negative). */
 export class F32 {
   constructor(readonly value: number) {}
@@ -61,7 +69,7 @@ export class Recorder {
   /** u32 x4 that kernels set when they meet bad input (e.g. an id out of range). */
   readonly errorBuffer: GPUBuffer;
   private bindGroups = new Map<string, GPUBindGroup>();
-  private bufferIds = new WeakMap<GPUBuffer, number>();
+  private bufferIds = new WeakMap<GPUBuffer | GPUTexture, number>();
   private nextBufferId = 1;
   /** Throttle Dawn's polling during reads (default: on software adapters). */
   politeWait: boolean;
@@ -100,14 +108,14 @@ export class Recorder {
     return this.encoder !== null;
   }
 
-  private id(b: GPUBuffer): number {
+  private id(b: GPUBuffer | GPUTexture): number {
     let id = this.bufferIds.get(b);
     if (id === undefined) this.bufferIds.set(b, (id = this.nextBufferId++));
     return id;
   }
 
-  /** Drops cached bind groups that name a buffer about to be destroyed. */
-  forget(b: GPUBuffer): void {
+  /** Drops cached bind groups that name a buffer or texture about to be destroyed. */
+  forget(b: GPUBuffer | GPUTexture): void {
     const id = this.bufferIds.get(b);
     if (id === undefined) return;
     const tag = `|${id}@`;
@@ -130,14 +138,14 @@ export class Recorder {
   }
 
   /**
-   * Records one dispatch. `buffers` bind at 1..n after the uniform block at 0.
+   * Records one dispatch. `buffers` (buffers and textures) bind at 1..n after the uniform block at 0.
    * `cost` is the work in flop-equivalents as the op states it, summed into `work`.
    */
   dispatch(
     pipeline: GPUComputePipeline,
     layout: GPUBindGroupLayout,
     layoutKey: string,
-    buffers: readonly BufferBinding[],
+    buffers: readonly Binding[],
     uniforms: readonly Uniform[],
     workgroups: readonly [number, number, number],
     cost: number,
@@ -157,12 +165,14 @@ export class Recorder {
       else this.u32[base + i] = u;
     });
     let key = layoutKey;
-    for (const b of buffers) key += `|${this.id(b.buffer)}@${b.offset}+${b.size}`;
+    for (const b of buffers) key += "texture" in b ? `|${this.id(b.texture)}@t` : `|${this.id(b.buffer)}@${b.offset}+${b.size}`;
     let group = this.bindGroups.get(key);
     if (!group) {
       if (this.bindGroups.size > 8192) this.bindGroups.clear();
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniforms, offset: 0, size: SLOT } }];
-      buffers.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b.buffer, offset: b.offset, size: b.size } }));
+      buffers.forEach((b, i) =>
+        entries.push({ binding: i + 1, resource: "texture" in b ? b.view : { buffer: b.buffer, offset: b.offset, size: b.size } }),
+      );
       group = this.dev.gpu.createBindGroup({ layout, entries });
       this.bindGroupsCreated++;
       this.bindGroups.set(key, group);

@@ -42,6 +42,8 @@ beforeAll(async () => {
 afterEach(() => {
   matmulTuning.maxBindingElems = 0;
   matmulTuning.splitKWorkgroups = 256;
+  matmulTuning.cpuKernel = "tex";
+  matmulTuning.maxTextureRows = 0;
 });
 
 const VARIANTS: MatmulVariant[] = ["cpu", "gpu"];
@@ -93,9 +95,12 @@ const CASES: Case[] = [
   { M: 13, N: 4, K: 5, bBatch: [4], transA: true },
   { M: 3, N: 5, K: 8, aBatch: [2, 1], bBatch: [1, 3] },
   { M: 8, N: 8, K: 300, aBatch: [1, 2], bBatch: [3, 1], transA: true, transB: true },
-  // the cpu variant's four pipelines: vec4 or scalar A rows x vec4 or scalar C rows
+  // the cpu tile kernel's four pipelines: vec4 or scalar A rows x vec4 or scalar C rows
   { M: 40, N: 37, K: 36, bias: true },
   { M: 33, N: 20, K: 12, transA: true, activation: "gelu" },
+  // the cpu tex kernel's 4 rows a lane (256-row tiles) and a partial last tile, both C layouts
+  { M: 300, N: 45, K: 130, bias: true },
+  { M: 530, N: 36, K: 70, transA: true, transB: true, activation: "gelu" },
 ];
 
 describe("matmul", () => {
@@ -168,8 +173,20 @@ describe("matmul", () => {
       out.dispose();
       return device().recorder.dispatches - d0;
     };
-    expect(await count(0)).toBe(2 + 100); // (2 zeros fills)
+    expect(await count(0)).toBe(2 + 1 + 100); // (2 zeros fills, 1 pack of A into the texture)
     expect(await count(256)).toBeLessThan(10);
+  });
+
+  it("cpu: the tile kernel (the fallback past the texture limits) and the tex kernel's row blocks", async () => {
+    matmulTuning.cpuKernel = "tile";
+    for (const c of [...CASES.slice(0, 8), ...CASES.slice(-4)]) await runCase(c, "cpu");
+    await runCase({ M: 70, N: 64, K: 5003 }, "cpu");
+    matmulTuning.cpuKernel = "tex";
+    // stacked rows past the texture's height: rows cut into blocks, batches into groups
+    matmulTuning.maxTextureRows = 300;
+    await runCase({ M: 600, N: 40, K: 70, bias: true }, "cpu");
+    await runCase({ M: 130, N: 9, K: 20, aBatch: [5], bBatch: [5], transB: true }, "cpu");
+    await runCase({ M: 40, N: 64, K: 2003, transA: true }, "cpu");
   });
 
   it("plans chunks that fit the limit and the grid (GPT-2 LM head and its gradients)", () => {

@@ -35,6 +35,7 @@ import { alloc, type Tensor } from "../tensor.js";
 import { ACTIVATION_WGSL, ACTIVATIONS, activationRef, type Activation } from "./activation.js";
 import { TILE, cpuEpilogue, splitKSum, tileGemmWgsl, unpadRows, type TileOptions } from "./matmul-cpu.js";
 import { GPU_TILE, gpuGemmWgsl } from "./matmul-gpu.js";
+import { TEX_TILE, packA, texGemmSlice, texLimits } from "./matmul-tex.js";
 import { expectDType, maxChunkElems } from "./util.js";
 
 export type MatmulVariant = "auto" | "cpu" | "gpu";
@@ -45,6 +46,10 @@ export const matmulTuning = {
   maxBindingElems: 0,
   /** cpu variant: a sub-GEMM with fewer workgroups than this per K slice and several slices runs split-K (0: never). */
   splitKWorkgroups: 256,
+  /** cpu variant's kernel: "tex" (A through a texture, matmul-tex.ts) or "tile" (matmul-cpu.ts, also the fallback past the texture limits). */
+  cpuKernel: "tex" as "tex" | "tile",
+  /** Texture rows the tex kernel may stack (0: the device's maxTextureDimension2D); tests lower it to exercise the row blocks. */
+  maxTextureRows: 0,
 };
 
 /** Elements one operand binding may span: the device's limit, or the test knob. */
@@ -260,8 +265,9 @@ function dispatchCpu(s: SubGemm): void {
   const t: SubGemm = swap
     ? { ...s, M: s.N, N: s.M, A: s.B, B: s.A, sam: s.sbn, sak: s.sbk, sbk: s.sak, sbn: s.sam, ldc: s.scn, scn: s.ldc, aBatch: s.bBatch, bBatch: s.aBatch }
     : s;
-  const vec4A = t.sak === 1 && t.A.skip % 4 === 0 && t.sam % 4 === 0 && t.aBatch % 4 === 0;
   const vec4C = t.scn === 1 && t.C.skip % 4 === 0 && t.ldc % 4 === 0 && t.cBatch % 4 === 0 && (t.N % 4 === 0 || t.cPad);
+  if (matmulTuning.cpuKernel === "tex" && t.K <= texLimits().k) return dispatchTex(t, vec4C);
+  const vec4A = t.sak === 1 && t.A.skip % 4 === 0 && t.sam % 4 === 0 && t.aBatch % 4 === 0;
   const wg: [number, number, number] = [Math.ceil(t.N / TILE.tn), Math.ceil(t.M / TILE.wg), t.batches];
   const slices = Math.ceil(t.K / TILE.tk);
   if (t.batches === 1 && slices > 1 && wg[0] * wg[1] < matmulTuning.splitKWorkgroups) {
@@ -276,6 +282,61 @@ function dispatchCpu(s: SubGemm): void {
     run(k, [t.A.binding, t.B.binding, t.C.binding, t.A.binding], u, wg, 2 * t.batches * t.M * t.N * kc);
   }
 }
+
+/**
+ * The tex kernel (matmul-tex.ts): A packed into a texture once, then one dispatch per K slice.
+ * Row blocks (and batch groups) keep the stacked rows within the texture's height; a grid too
+ * small to occupy the adapter runs split-K as the tile kernel does.
+ */
+function dispatchTex(t: SubGemm, vec4C: boolean): void {
+  const maxRows = matmulTuning.maxTextureRows || texLimits().rows;
+  if (t.batches * t.M > maxRows) {
+    if (t.batches > 1) {
+      const per = Math.max(1, Math.floor(maxRows / t.M));
+      for (let z0 = 0; z0 < t.batches; z0 += per) {
+        const zc = Math.min(per, t.batches - z0);
+        dispatchTex({ ...t, batches: zc, A: shift(t.A, z0 * t.aBatch), B: shift(t.B, z0 * t.bBatch), C: shift(t.C, z0 * t.cBatch) }, vec4C);
+      }
+      return;
+    }
+    const rows = Math.floor(maxRows / 256) * 256 || maxRows;
+    for (let m0 = 0; m0 < t.M; m0 += rows) {
+      dispatchTex({ ...t, M: Math.min(rows, t.M - m0), A: shift(t.A, m0 * t.sam), C: shift(t.C, m0 * t.ldc) }, vec4C);
+    }
+    return;
+  }
+  const { tk, tn, wg, rows } = TEX_TILE;
+  const At = packA(t.A, t.M, t.K, t.sam, t.sak, t.aBatch, t.batches);
+  const workgroups = Math.ceil(t.N / tn) * Math.ceil(t.M / (wg * rows));
+  const slices = Math.ceil(t.K / tk);
+  if (t.batches === 1 && slices > 1 && workgroups < matmulTuning.splitKWorkgroups) {
+    const split = splitKPlan(t.M, t.N, slices, workgroups);
+    if (split) {
+      const { S, r, ldp } = split;
+      const part = alloc([S, t.M, ldp], "f32");
+      const P = part.binding("matmul", "partial");
+      const step = r * tk;
+      for (let j = 0; j < r; j++) {
+        const k0 = j * tk;
+        let kc = 0;
+        for (let z = 0; z < S; z++) kc += Math.max(0, Math.min(tk, t.K - k0 - z * step));
+        const p = { M: t.M, N: t.N, K: tk, sbk: t.sbk, sbn: t.sbn, ldc: ldp, bOff: t.B.skip + k0 * t.sbk, cOff: 0, bBatch: step * t.sbk, cBatch: t.M * ldp };
+        texGemmSlice(At, t.B.binding, P, { ...p, flags: j === 0 ? 0 : 1, scn: 1, kEnd: t.K - k0, kStep: step, tcol: k0 / 4, tcolZ: step / 4, trowZ: 0 }, true, S, 2 * t.M * t.N * kc);
+      }
+      splitKSum(part, S, t.M, t.N, ldp, t.C, t.ldc, t.scn, !t.first);
+      part.dispose();
+      return;
+    }
+  }
+  for (let k0 = 0; k0 < t.K; k0 += tk) {
+    const kc = Math.min(tk, t.K - k0);
+    const p = { M: t.M, N: t.N, K: kc, sbk: t.sbk, sbn: t.sbn, ldc: t.ldc, bOff: t.B.skip + k0 * t.sbk, cOff: t.C.skip, bBatch: t.bBatch, cBatch: t.cBatch };
+    const flags = t.first && k0 === 0 ? 0 : 1;
+    texGemmSlice(At, t.B.binding, t.C.binding, { ...p, flags, scn: t.scn, kEnd: NO_SPLIT, kStep: 0, tcol: k0 / 4, tcolZ: 0, trowZ: t.M }, vec4C, t.batches, 2 * t.batches * t.M * t.N * kc);
+  }
+}
+
+const shift = (o: { binding: BufferBinding; skip: number }, by: number): { binding: BufferBinding; skip: number } => ({ binding: o.binding, skip: o.skip + by });
 
 const NO_SPLIT = 0xffffffff;
 

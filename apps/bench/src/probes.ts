@@ -29,7 +29,7 @@ const index = (m: Mechanism, g: number, r: number): number => {
   const w = Math.floor(g / WG);
   if (m === "uniform") return (w * 64 + r * 17) & (S - 1);
   if (m === "wg-const") return (w * 64 + r) & (S - 1);
-  if (m === "subgroup") return ((g - (g % 8) + (r % 8)) * 5 + Math.floor(r / 8) * 17) & (S - 1);
+  if (m === "subgroup") return (w * 64 + (r % 8) * 5 + Math.floor(r / 8) * 17) & (S - 1);
   return (g * 5 + r * 17) & (S - 1);
 };
 
@@ -58,7 +58,7 @@ function code(m: Mechanism): string {
   const pre: Partial<Record<Mechanism, string>> = {
     uniform: `let w = ${[0, 1, 2, 3, 4, 5].map((d) => `${4 ** d}u * im.a[(wid.x >> ${2 * d}u) & 3u]`).join(" + ")};`,
     "wg-const": `ws[lid] = src[(wid.x * 64u + lid) & ${S - 1}u];\n  workgroupBarrier();`,
-    subgroup: [...Array(R / 8).keys()].map((h) => `let v${h} = src[((g - (g % 8u) + sg % 8u) * 5u + ${h * 17}u) & ${S - 1}u];`).join("\n  "),
+    subgroup: [...Array(R / 8).keys()].map((h) => `let v${h} = src[(wid.x * 64u + (sg % 8u) * 5u + ${h * 17}u) & ${S - 1}u];`).join("\n  "),
   };
   const sg = m === "subgroup" ? ", @builtin(subgroup_invocation_id) sg: u32" : "";
   return `${src[m]}

@@ -197,6 +197,12 @@ export class Recorder {
     this.inBatch++;
   }
 
+  /** Records a copy of `rows` rows of `width` rgba32float texels into `dst` from row 0 (ends the open compute pass). */
+  copyToTexture(src: GPUBuffer, offset: number, bytesPerRow: number, dst: GPUTexture, width: number, rows: number): void {
+    this.closePass().copyBufferToTexture({ buffer: src, offset, bytesPerRow }, { texture: dst }, [width, rows]);
+    this.inBatch++;
+  }
+
   /** Submits everything recorded so far; does not wait. */
   flush(): void {
     if (!this.encoder) return;

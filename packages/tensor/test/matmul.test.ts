@@ -42,7 +42,7 @@ beforeAll(async () => {
 afterEach(() => {
   matmulTuning.maxBindingElems = 0;
   matmulTuning.splitKWorkgroups = 256;
-  matmulTuning.cpuKernel = "tex";
+  matmulTuning.cpuKernel = "auto";
   matmulTuning.maxTextureRows = 0;
 });
 
@@ -173,14 +173,26 @@ describe("matmul", () => {
       out.dispose();
       return device().recorder.dispatches - d0;
     };
-    expect(await count(0)).toBe(2 + 1 + 100); // (2 zeros fills, 1 pack of A into the texture)
+    expect(await count(0)).toBe(2 + 100); // (2 zeros fills; A reaches the texture by a copy, no dispatch)
     expect(await count(256)).toBeLessThan(10);
   });
 
-  it("cpu: the tile kernel (the fallback past the texture limits) and the tex kernel's row blocks", async () => {
+  it("cpu: each kernel forced (tile: the fallback past the texture limits; tex: every pack path, row blocks)", async () => {
     matmulTuning.cpuKernel = "tile";
     for (const c of [...CASES.slice(0, 8), ...CASES.slice(-4)]) await runCase(c, "cpu");
     await runCase({ M: 70, N: 64, K: 5003 }, "cpu");
+    matmulTuning.cpuKernel = "tex";
+    for (const c of CASES) await runCase(c, "cpu");
+    await runCase({ M: 70, N: 64, K: 5003, transA: true }, "cpu");
+    await fc.assert(
+      fc.asyncProperty(fc.record({ M: dimArb(300), N: dimArb(70), K: dimArb(140), transA: fc.boolean(), transB: fc.boolean() }), (r) => runCase(r, "cpu", r.K)),
+      { ...FC, numRuns: 8 },
+    );
+    // A copied as it is (contiguous, K % 64 == 0), packed by texels (K % 64 != 0), packed by rows (A^T)
+    for (const c of [{ M: 280, N: 260, K: 128 }, { M: 280, N: 260, K: 70, bias: true }, { M: 280, N: 260, K: 70, transA: true }]) {
+      matmulTuning.cpuKernel = "auto";
+      await runCase(c, "cpu");
+    }
     matmulTuning.cpuKernel = "tex";
     // stacked rows past the texture's height: rows cut into blocks, batches into groups
     matmulTuning.maxTextureRows = 300;

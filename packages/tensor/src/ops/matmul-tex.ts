@@ -30,6 +30,7 @@
 import { device, type Device } from "../device.js";
 import { WG_ARGS, WG_INDEX, grid, kernel, run, type Kernel } from "../kernel.js";
 import type { BufferBinding, TextureBinding } from "../recorder.js";
+import { alloc } from "../tensor.js";
 
 export const TEX_TILE = { wg: 64, rows: 4, tk: 64, tn: 32, group: 8 } as const;
 
@@ -138,27 +139,32 @@ export function texGemmSlice(At: TextureBinding, B: BufferBinding, C: BufferBind
   run(gemmKernel(vec4C), [At, B, C], u, wg, cost);
 }
 
-const packKernel = (): Kernel =>
-  kernel("matmul-pack", "", () => ({
-    bindings: ["read", "wtex"] as const,
+// The pack writes texels into a buffer (rows padded to 256 bytes) that is then copied into the
+// texture: lavapipe's textureStore ran at ~90 M floats/s, a buffer store and copy at several G.
+// Lanes walk A's contiguous axis: texels along a row when A's rows are contiguous (sak = 1), else
+// rows (A stored transposed): the 4 loads of a texel are then a stride apart, but neighbouring
+// lanes read neighbouring addresses.
+const packKernel = (rowsFast: boolean): Kernel =>
+  kernel("matmul-pack", rowsFast ? "rows" : "texels", () => ({
+    bindings: ["read", "rw"] as const,
     code: `
-struct P { n: u32, M: u32, K: u32, sam: u32, sak: u32, aOff: u32, aBatch: u32, W: u32 }
+struct P { n: u32, M: u32, K: u32, sam: u32, sak: u32, aOff: u32, aBatch: u32, W: u32, pitch: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
-@group(0) @binding(2) var T: texture_storage_2d<rgba32float, write>;
+@group(0) @binding(2) var<storage, read_write> T: array<vec4f>;
 @compute @workgroup_size(64) fn main(${WG_ARGS}) {
   let i = ${WG_INDEX} * 64u + lid;
   if (i >= p.n) { return; }
   let z = i / (p.M * p.W);
-  let r = (i / p.W) % p.M;
-  let q = i % p.W;
+  ${rowsFast ? "let r = i % p.M; let q = (i / p.M) % p.W;" : "let r = (i / p.W) % p.M; let q = i % p.W;"}
   let base = p.aOff + z * p.aBatch + r * p.sam;
-  var v = vec4f(0.0);
-  for (var c = 0u; c < 4u; c++) {
-    let k = 4u * q + c;
-    if (k < p.K) { v[c] = A[base + k * p.sak]; }
-  }
-  textureStore(T, vec2u(q, z * p.M + r), v);
+  let k = 4u * q;
+  let kl = p.K - 1u;
+  T[(z * p.M + r) * p.pitch + q] = vec4f(
+    select(0.0, A[base + min(k, kl) * p.sak], k < p.K),
+    select(0.0, A[base + min(k + 1u, kl) * p.sak], k + 1u < p.K),
+    select(0.0, A[base + min(k + 2u, kl) * p.sak], k + 2u < p.K),
+    select(0.0, A[base + min(k + 3u, kl) * p.sak], k + 3u < p.K));
 }`,
   }));
 
@@ -168,12 +174,25 @@ export const texWidth = (K: number): number => (Math.ceil(K / TEX_TILE.tk) * TEX
 /**
  * Packs A (element (m, k) of batch z at skip + z * aBatch + m * sam + k * sak of `A`) into a
  * texture of at least `batches * M` rows and texWidth(K) texels: batch z's rows start at z * M.
+ * Rows already laid out as texels (contiguous, K a multiple of 64, aligned) are copied as they are.
  */
 export function packA(A: { binding: BufferBinding; skip: number }, M: number, K: number, sam: number, sak: number, aBatch: number, batches: number): TextureBinding {
   const W = texWidth(K);
-  const t = scratchTexture(W, batches * M);
-  const n = batches * M * W;
-  run(packKernel(), [A.binding, t], [n, M, K, sam, sak, A.skip, aBatch, W], grid(Math.ceil(n / 64)), 4 * n);
+  const rows = batches * M;
+  const t = scratchTexture(W, rows);
+  const rec = device().recorder;
+  const offset = A.binding.offset + 4 * A.skip;
+  if (sak === 1 && sam === K && K === 4 * W && (batches === 1 || aBatch === M * K) && offset % 16 === 0) {
+    rec.copyToTexture(A.binding.buffer, offset, 4 * K, t.texture, W, rows);
+    return t;
+  }
+  const pitch = Math.ceil(W / 16) * 16; // texels: 256-byte rows
+  const staged = alloc([rows * pitch * 4], "f32");
+  const n = rows * W;
+  run(packKernel(sak !== 1), [A.binding, staged.binding("matmul", "packed")], [n, M, K, sam, sak, A.skip, aBatch, W, pitch], grid(Math.ceil(n / 64)), 4 * n);
+  const b = staged.binding("matmul", "packed");
+  rec.copyToTexture(b.buffer, b.offset, pitch * 16, t.texture, W, rows);
+  staged.dispose();
   return t;
 }
 
@@ -208,7 +227,7 @@ function scratchTexture(width: number, rows: number, dev: Device = device()): Te
   const texture = dev.gpu.createTexture({
     size,
     format: "rgba32float",
-    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
+    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
     label: `matmul-scratch ${key}`,
   });
   const t = { texture, view: texture.createView() };

@@ -46,8 +46,9 @@ export const matmulTuning = {
   maxBindingElems: 0,
   /** cpu variant: a sub-GEMM with fewer workgroups than this per K slice and several slices runs split-K (0: never). */
   splitKWorkgroups: 256,
-  /** cpu variant's kernel: "tex" (A through a texture, matmul-tex.ts) or "tile" (matmul-cpu.ts, also the fallback past the texture limits). */
-  cpuKernel: "tex" as "tex" | "tile",
+  /** cpu variant's kernel: "tex" (A through a texture, matmul-tex.ts), "tile" (matmul-cpu.ts, also the
+   * fallback past the texture limits), "auto": tex where it is faster (large grids, A cheap to pack). */
+  cpuKernel: "auto" as "auto" | "tex" | "tile",
   /** Texture rows the tex kernel may stack (0: the device's maxTextureDimension2D); tests lower it to exercise the row blocks. */
   maxTextureRows: 0,
 };
@@ -266,7 +267,8 @@ function dispatchCpu(s: SubGemm): void {
     ? { ...s, M: s.N, N: s.M, A: s.B, B: s.A, sam: s.sbn, sak: s.sbk, sbk: s.sak, sbn: s.sam, ldc: s.scn, scn: s.ldc, aBatch: s.bBatch, bBatch: s.aBatch }
     : s;
   const vec4C = t.scn === 1 && t.C.skip % 4 === 0 && t.ldc % 4 === 0 && t.cBatch % 4 === 0 && (t.N % 4 === 0 || t.cPad);
-  if (matmulTuning.cpuKernel === "tex" && t.K <= texLimits().k) return dispatchTex(t, vec4C);
+  const kind = matmulTuning.cpuKernel;
+  if (kind !== "tile" && t.K <= texLimits().k && (kind === "tex" || texPays(t))) return dispatchTex(t, vec4C);
   const vec4A = t.sak === 1 && t.A.skip % 4 === 0 && t.sam % 4 === 0 && t.aBatch % 4 === 0;
   const wg: [number, number, number] = [Math.ceil(t.N / TILE.tn), Math.ceil(t.M / TILE.wg), t.batches];
   const slices = Math.ceil(t.K / TILE.tk);
@@ -309,8 +311,9 @@ function dispatchTex(t: SubGemm, vec4C: boolean): void {
   const At = packA(t.A, t.M, t.K, t.sam, t.sak, t.aBatch, t.batches);
   const workgroups = Math.ceil(t.N / tn) * Math.ceil(t.M / (wg * rows));
   const slices = Math.ceil(t.K / tk);
-  if (t.batches === 1 && slices > 1 && workgroups < matmulTuning.splitKWorkgroups) {
-    const split = splitKPlan(t.M, t.N, slices, workgroups);
+  // (a workgroup here covers 4x the tile kernel's rows: the same occupancy at a quarter the count)
+  if (t.batches === 1 && slices > 1 && workgroups < matmulTuning.splitKWorkgroups / 4) {
+    const split = splitKPlan(t.M, t.N, slices, workgroups * 4);
     if (split) {
       const { S, r, ldp } = split;
       const part = alloc([S, t.M, ldp], "f32");
@@ -335,6 +338,16 @@ function dispatchTex(t: SubGemm, vec4C: boolean): void {
     texGemmSlice(At, t.B.binding, t.C.binding, { ...p, flags, scn: t.scn, kEnd: NO_SPLIT, kStep: 0, tcol: k0 / 4, tcolZ: 0, trowZ: t.M }, vec4C, t.batches, 2 * t.batches * t.M * t.N * kc);
   }
 }
+
+/** Below this many workgroups a K slice (small GEMMs: tiny's 480x64x192) the tile kernel is faster. */
+const TEX_MIN_WORKGROUPS = 16;
+/** A packed by a kernel (transposed, or K not a multiple of 64) costs ~M·K per-lane loads: worth it from N = 256 on (tiny's dW = dlogitsᵀ @ h, N = 64: pack 70 ms + 58 ms against 124 ms). */
+const TEX_PACK_MIN_N = 256;
+const needsPack = (t: SubGemm): boolean => !(t.sak === 1 && t.sam === t.K && t.K % TEX_TILE.tk === 0);
+/** "auto": the grid fills the adapter (or a long K lets split-K fill it) and A is copied, or packed for enough columns. */
+const texPays = (t: SubGemm): boolean =>
+  (texGrid(t) >= TEX_MIN_WORKGROUPS || (t.batches === 1 && t.K >= 64 * TEX_TILE.tk)) && (t.N >= TEX_PACK_MIN_N || !needsPack(t));
+const texGrid = (t: SubGemm): number => Math.ceil(t.N / TEX_TILE.tn) * Math.ceil(t.M / (TEX_TILE.wg * TEX_TILE.rows)) * t.batches;
 
 const shift = (o: { binding: BufferBinding; skip: number }, by: number): { binding: BufferBinding; skip: number } => ({ binding: o.binding, skip: o.skip + by });
 

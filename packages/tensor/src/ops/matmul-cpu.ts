@@ -81,18 +81,27 @@ export function tileGemmWgsl(o: TileOptions, header: (aType: string, cType: stri
     }
     L.push(`  }`);
   }
-  // flag 1: add to C (every K chunk but the first); bias and activation run as a separate pass
-  const out = o.vec4C
-    ? `fn out4(v: vec4f, i: u32) -> vec4f { return select(v, v + C[i], (p.flags & 1u) != 0u); }`
-    : `fn out1(v: f32, i: u32) -> f32 { return select(v, v + C[i], (p.flags & 1u) != 0u); }`;
   return `${header(o.vec4A ? "vec4f" : "f32", o.vec4C ? "vec4f" : "f32")}
-${out}
+${outWgsl(o.vec4C)}
 var<workgroup> Bs: array<f32, ${TK * TN}>;
 @compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let n0 = wid.x * ${TN}u;
   let m0 = wid.y * ${WG}u;
   let aBase = p.aOff + wid.z * p.aBatch;
-  let bBase = p.bOff + wid.z * p.bBatch;
+${stageBWgsl(TK, TN, WG)}
+  let row = min(m0 + lid, p.M - 1u);
+${L.join("\n")}
+}`;
+}
+
+/** C's store: flag 1 adds to C (every K slice but the first); bias and activation run as a separate pass. */
+export const outWgsl = (vec4C: boolean): string =>
+  vec4C
+    ? `fn out4(v: vec4f, i: u32) -> vec4f { return select(v, v + C[i], (p.flags & 1u) != 0u); }`
+    : `fn out1(v: f32, i: u32) -> f32 { return select(v, v + C[i], (p.flags & 1u) != 0u); }`;
+
+/** Stages B[k0.., n0..] (TK x TN, zero outside K and N) in workgroup memory `Bs`; defines bBase, cBase, K. */
+export const stageBWgsl = (TK: number, TN: number, WG: number): string => `  let bBase = p.bOff + wid.z * p.bBatch;
   let cBase = p.cOff + wid.z * p.cBatch;
   // split-K: batch z is the K chunk starting z * kStep of kEnd (else kEnd = ~0, kStep = 0)
   let K = min(p.K, p.kEnd - min(p.kEnd, wid.z * p.kStep));
@@ -103,11 +112,7 @@ var<workgroup> Bs: array<f32, ${TK * TN}>;
     let v = B[bBase + min(kk, kLast) * p.sbk + min(n0 + j, p.N - 1u) * p.sbn];
     Bs[e] = select(0.0, v, kk < K && n0 + j < p.N);
   }
-  workgroupBarrier();
-  let row = min(m0 + lid, p.M - 1u);
-${L.join("\n")}
-}`;
-}
+  workgroupBarrier();`;
 
 // Host-side passes of the cpu variant (called by matmul.ts after the tile dispatches).
 

@@ -31,6 +31,7 @@ import { device, type Device } from "../device.js";
 import { WG_ARGS, WG_INDEX, grid, kernel, run, type Kernel } from "../kernel.js";
 import type { BufferBinding, TextureBinding } from "../recorder.js";
 import { alloc } from "../tensor.js";
+import { outWgsl, stageBWgsl } from "./matmul-cpu.js";
 
 export const TEX_TILE = { wg: 64, rows: 4, tk: 64, tn: 32, group: 8 } as const;
 
@@ -98,33 +99,20 @@ function texGemmWgsl(vec4C: boolean): string {
     }
   }
   const cType = vec4C ? "vec4f" : "f32";
-  const out = vec4C
-    ? `fn out4(v: vec4f, i: u32) -> vec4f { return select(v, v + C[i], (p.flags & 1u) != 0u); }`
-    : `fn out1(v: f32, i: u32) -> f32 { return select(v, v + C[i], (p.flags & 1u) != 0u); }`;
   return `
 struct P { ${PARAMS.map((n) => `${n}: u32`).join(", ")} }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var At: texture_2d<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read_write> C: array<${cType}>;
-${out}
+${outWgsl(vec4C)}
 var<workgroup> Bs: array<f32, ${TK * TN}>;
 @compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let n0 = wid.x * ${TN}u;
   let m0 = wid.y * ${WG * R}u;
-  let bBase = p.bOff + wid.z * p.bBatch;
-  let cBase = p.cOff + wid.z * p.cBatch;
   let tcol = p.tcol + wid.z * p.tcolZ;
   let trow = wid.z * p.trowZ;
-  let K = min(p.K, p.kEnd - min(p.kEnd, wid.z * p.kStep));
-  let kLast = max(K, 1u) - 1u;
-  for (var e = lid; e < ${TK * TN}u; e += ${WG}u) {
-    let kk = e / ${TN}u;
-    let j = e % ${TN}u;
-    let v = B[bBase + min(kk, kLast) * p.sbk + min(n0 + j, p.N - 1u) * p.sbn];
-    Bs[e] = select(0.0, v, kk < K && n0 + j < p.N);
-  }
-  workgroupBarrier();
+${stageBWgsl(TK, TN, WG)}
 ${L.join("\n")}
 }`;
 }

@@ -3,21 +3,21 @@
 // (NumPy rules; a 2-D operand is shared by every batch). f32 only.
 //
 // Variants (force with `variant`):
-//   cpu  matmul-cpu.ts  unrolled tile kernel for software adapters, one dispatch per K slice
-//                       of 64; bias + activation as one elementwise pass afterwards; when
-//                       N % 4 != 0 (and M >= 32) C is computed with rows padded to a multiple
-//                       of 4 (vec4 stores) in a temporary, then copied into the output
+//   cpu  for software adapters, one dispatch per K slice of 64, bias + activation as one
+//        elementwise pass afterwards; two kernels (matmulTuning.cpuKernel, "auto" picks):
+//        matmul-tex.ts  A copied (or packed) into an rgba32float texture, 4 rows of C a lane,
+//                       256-row tiles: large grids with A cheap to pack
+//        matmul-cpu.ts  the tile kernel, A by per-lane storage loads, 64-row tiles: small
+//                       GEMMs, A^T with few columns (N < 256), K past the texture limit
+//        when N % 4 != 0 (and M >= 32) C is computed with rows padded to a multiple of 4
+//        (vec4 stores) in a temporary, then copied into the output
 //   gpu  matmul-gpu.ts  64x64 workgroup-memory tile, 256 invocations, 4x4 outputs each,
 //                       fused epilogue; one pipeline (strides, bias, activation are uniforms)
-// "auto" = cpu on a software adapter, else gpu. Measured on lavapipe (Mesa 25.0.7, 2-core
-// Zen 3, AVX2, shared with other jobs; GFLOPS by CPU time of lavapipe's threads, i.e. what two
-// idle cores would give, wall-clock in brackets): 1024^3 cpu 8.0 (3.5), gpu 1.6 (0.6), the
-// previous register-blocked loop kernel (8 rows x 1 column a lane) 2.6 (1.2). 2048^3 cpu
-// 12.5, 1600x768x3072 8-11 (up to 6.8 wall), 1600x768x50257 transB 8.0 (4.2 wall, 30 s).
-// K slice 32 -> 64 plus padded C rows, old vs new in one process, wall-clock GFLOPS, medians,
-// machine shared with other jobs: 1600x768x3072 4.8 -> 6.5, 1600x3072x768 4.4 -> 6.0,
-// 1600x768x50257 transB 2.9 -> 5.4 (32-42 s -> 21-23 s); more in matmul-cpu.ts.
-// Why not more: see matmul-cpu.ts; on a GPU the cpu variant would work but waste the device.
+// "auto" = cpu on a software adapter, else gpu. One `pnpm bench` run (lavapipe, Mesa 25.0.7,
+// 2-core AVX-512, 512-bit lanes; mul+add probe 75 GFLOPS), tex vs tile kernel: 2048^3 18.3 vs
+// 10.2 GFLOPS, 1600x768x3072 18.7 vs 9.6, its transA weight gradient 18.8 vs 10.2, LM head
+// 1600x768x50257 transB 15.4 vs 10.2 (24-25% vs 13% of the probe). Why not more: the headers of
+// matmul-tex.ts and matmul-cpu.ts; on a GPU the cpu variant would work but waste the device.
 //
 // Host side (this file): a batched A against a shared B (no transA) is one GEMM over all
 // the batch's rows. Otherwise the output batch is cut into runs whose operand offsets advance by

@@ -186,15 +186,15 @@ export function packA(A: { binding: BufferBinding; skip: number }, M: number, K:
 
 // Scratch textures, reused across calls (work runs in recording order, so a later pack into the
 // same texture happens after the earlier slices have read it). Sizes are rounded up (rows to 256,
-// width to 16 texels) so that shapes of one model share them; at most MAX_TEXTURES are kept.
+// width to 16 texels) so that shapes of one model share them. The oldest are destroyed (after
+// submitting the work that may name them) past MAX_TEXTURES or MAX_BYTES in all.
 const MAX_TEXTURES = 6;
-const scratch = new WeakMap<Device, Map<string, TextureBinding>>();
+const MAX_BYTES = 512 * 2 ** 20;
+const scratch = new WeakMap<Device, Map<string, TextureBinding & { bytes: number }>>();
 
 function scratchTexture(width: number, rows: number, dev: Device = device()): TextureBinding {
-  const w = Math.ceil(width / 16) * 16;
-  const h = Math.ceil(rows / 256) * 256;
   const limit = dev.limits.maxTextureDimension2D;
-  const size: [number, number] = [Math.min(w, limit), Math.min(h, limit)];
+  const size: [number, number] = [Math.min(Math.ceil(width / 16) * 16, limit), Math.min(Math.ceil(rows / 256) * 256, limit)];
   let m = scratch.get(dev);
   if (!m) scratch.set(dev, (m = new Map()));
   const key = `${size[0]}x${size[1]}`;
@@ -204,21 +204,21 @@ function scratchTexture(width: number, rows: number, dev: Device = device()): Te
     m.set(key, hit);
     return hit;
   }
-  if (m.size >= MAX_TEXTURES) {
-    // recorded work may still name the oldest: submit it before destroying
-    dev.recorder.flush();
-    const [oldKey, old] = m.entries().next().value as [string, TextureBinding];
-    m.delete(oldKey);
-    dev.recorder.forget(old.texture);
-    old.texture.destroy();
+  const bytes = size[0] * size[1] * 16;
+  let total = bytes;
+  for (const t of m.values()) total += t.bytes;
+  if (m.size > 0 && (m.size >= MAX_TEXTURES || total > MAX_BYTES)) {
+    dev.recorder.flush(); // recorded work may still name the textures about to go
+    for (const [k, old] of m) {
+      if (m.size < MAX_TEXTURES && total <= MAX_BYTES) break;
+      m.delete(k);
+      total -= old.bytes;
+      dev.recorder.forget(old.texture);
+      old.texture.destroy();
+    }
   }
-  const texture = dev.gpu.createTexture({
-    size,
-    format: "rgba32float",
-    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
-    label: `matmul-scratch ${key}`,
-  });
-  const t = { texture, view: texture.createView() };
+  const texture = dev.gpu.createTexture({ size, format: "rgba32float", usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST, label: `matmul-scratch ${key}` });
+  const t = { texture, view: texture.createView(), bytes };
   m.set(key, t);
   return t;
 }

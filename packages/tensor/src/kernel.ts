@@ -6,8 +6,8 @@ import { device, type Device } from "./device.js";
 import { LimitError } from "./errors.js";
 import type { Binding, BufferBinding, Uniform } from "./recorder.js";
 
-/** Storage buffer read-only / read-write, sampled 2-D float texture, write-only rgba32float storage texture. */
-export type Access = "read" | "rw" | "tex" | "wtex";
+/** Storage buffer read-only / read-write, or a sampled 2-D float texture. */
+export type Access = "read" | "rw" | "tex";
 
 export interface KernelSource {
   code: string;
@@ -27,7 +27,7 @@ const caches = new WeakMap<Device, Map<string, Kernel>>();
 const layouts = new WeakMap<Device, Map<string, GPUBindGroupLayout>>();
 
 function layoutFor(dev: Device, bindings: readonly Access[]): [GPUBindGroupLayout, string] {
-  const key = bindings.map((b) => ({ read: "r", rw: "w", tex: "t", wtex: "s" })[b]).join("");
+  const key = bindings.map((b) => ({ read: "r", rw: "w", tex: "t" })[b]).join("");
   let m = layouts.get(dev);
   if (!m) layouts.set(dev, (m = new Map()));
   let layout = m.get(key);
@@ -38,7 +38,6 @@ function layoutFor(dev: Device, bindings: readonly Access[]): [GPUBindGroupLayou
     bindings.forEach((b, i) => {
       const entry: GPUBindGroupLayoutEntry = { binding: i + 1, visibility: GPUShaderStage.COMPUTE };
       if (b === "tex") entry.texture = { sampleType: "unfilterable-float" };
-      else if (b === "wtex") entry.storageTexture = { access: "write-only", format: "rgba32float" };
       else entry.buffer = { type: b === "read" ? "read-only-storage" : "storage" };
       entries.push(entry);
     });
@@ -57,7 +56,7 @@ export function kernel(name: string, key: string, build: () => KernelSource, dev
   if (k) return k;
   const src = build();
   const maxStorage = dev.limits.maxStorageBuffersPerShaderStage;
-  const storage = src.bindings.filter((b) => b === "read" || b === "rw").length;
+  const storage = src.bindings.filter((b) => b !== "tex").length;
   if (storage > maxStorage) {
     throw new LimitError(`${name}: expected at most ${maxStorage} storage buffers per shader stage, got ${storage}`);
   }

@@ -18,7 +18,7 @@ export interface BufferBinding {
   size: number;
 }
 
-/** A whole 2-D texture bound at a kernel's `tex` (sampled) or `wtex` (storage, write) slot. */
+/** A whole 2-D texture bound at a kernel's `tex` (sampled) slot. */
 export interface TextureBinding {
   texture: GPUTexture;
   view: GPUTextureView;

@@ -33,7 +33,7 @@ import type { BufferBinding, TextureBinding } from "../recorder.js";
 import { alloc } from "../tensor.js";
 import { outWgsl, stageBWgsl } from "./matmul-cpu.js";
 
-export const TEX_TILE = { wg: 64, rows: 4, tk: 64, tn: 32, group: 8 } as const;
+export const TEX_TILE = { wg: 64, rows: 4, tk: 64, tn: 32, group: 8 } as const; // tk: the tile kernel's too (matmul.ts's split-K)
 
 /** Texture limits: rows (stacked batches) and K (4 values a texel). */
 export const texLimits = (dev: Device = device()): { rows: number; k: number } => ({

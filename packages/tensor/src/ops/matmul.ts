@@ -315,20 +315,10 @@ function dispatchTex(t: SubGemm, vec4C: boolean): void {
   if (t.batches === 1 && slices > 1 && workgroups < matmulTuning.splitKWorkgroups / 4) {
     const split = splitKPlan(t.M, t.N, slices, workgroups * 4);
     if (split) {
-      const { S, r, ldp } = split;
-      const part = alloc([S, t.M, ldp], "f32");
-      const P = part.binding("matmul", "partial");
-      const step = r * tk;
-      for (let j = 0; j < r; j++) {
-        const k0 = j * tk;
-        let kc = 0;
-        for (let z = 0; z < S; z++) kc += Math.max(0, Math.min(tk, t.K - k0 - z * step));
+      return splitK(t, split, ({ k0, step, flags, P, S, ldp, cost }) => {
         const p = { M: t.M, N: t.N, K: tk, sbk: t.sbk, sbn: t.sbn, ldc: ldp, bOff: t.B.skip + k0 * t.sbk, cOff: 0, bBatch: step * t.sbk, cBatch: t.M * ldp };
-        texGemmSlice(At, t.B.binding, P, { ...p, flags: j === 0 ? 0 : 1, scn: 1, kEnd: t.K - k0, kStep: step, tcol: k0 / 4, tcolZ: step / 4, trowZ: 0 }, true, S, 2 * t.M * t.N * kc);
-      }
-      splitKSum(part, S, t.M, t.N, ldp, t.C, t.ldc, t.scn, !t.first);
-      part.dispose();
-      return;
+        texGemmSlice(At, t.B.binding, P, { ...p, flags, scn: 1, kEnd: t.K - k0, kStep: step, tcol: k0 / 4, tcolZ: step / 4, trowZ: 0 }, true, S, cost);
+      });
     }
   }
   for (let k0 = 0; k0 < t.K; k0 += tk) {
@@ -359,7 +349,7 @@ const NO_SPLIT = 0xffffffff;
  * r slices each run as the batch dimension of r dispatches into partial sums [S, M, ldp], then
  * one pass adds them into C. Null when one chunk would do, or the partials cannot fit a binding.
  */
-function splitKPlan(M: number, N: number, slices: number, workgroups: number): { S: number; r: number; ldp: number } | null {
+function splitKPlan(M: number, N: number, slices: number, workgroups: number): SplitK | null {
   const ldp = Math.ceil(N / 4) * 4;
   const limit = bindingLimit();
   let r = Math.ceil(slices / Math.min(slices, Math.ceil(matmulTuning.splitKWorkgroups / workgroups)));
@@ -368,18 +358,33 @@ function splitKPlan(M: number, N: number, slices: number, workgroups: number): {
   return S > 1 ? { S, r, ldp } : null;
 }
 
-function dispatchSplitK(t: SubGemm, { S, r, ldp }: { S: number; r: number; ldp: number }, vec4A: boolean): void {
+function dispatchSplitK(t: SubGemm, split: SplitK, vec4A: boolean): void {
+  const k = cpuKernel({ vec4A: vec4A && (split.r * TILE.tk * t.sak) % 4 === 0, vec4C: true });
+  const wg: [number, number, number] = [Math.ceil(t.N / TILE.tn), Math.ceil(t.M / TILE.wg), split.S];
+  splitK(t, split, ({ k0, step, flags, P, ldp, cost }) => {
+    const u = [t.M, t.N, TILE.tk, t.sam, t.sak, t.sbk, t.sbn, ldp, t.A.skip + k0 * t.sak, t.B.skip + k0 * t.sbk, 0, step * t.sak, step * t.sbk, t.M * ldp, 0, flags, 0, 1, t.K - k0, step];
+    run(k, [t.A.binding, t.B.binding, P, t.A.binding], u, wg, cost);
+  });
+}
+
+type SplitK = { S: number; r: number; ldp: number };
+type SplitKSlice = { k0: number; step: number; flags: number; P: BufferBinding; S: number; ldp: number; cost: number };
+
+/**
+ * Split-K's host loop, shared by both cpu kernels (both take K slices of 64): slice j of every
+ * chunk z (K from z * step + j * 64) is one dispatch `slice` records into the partial sums P
+ * [S, M, ldp] (flags 0 for the first slice, 1 to add); then one pass adds the chunks into C.
+ */
+function splitK(t: SubGemm, { S, r, ldp }: SplitK, slice: (s: SplitKSlice) => void): void {
+  const tk = TILE.tk;
   const part = alloc([S, t.M, ldp], "f32");
   const P = part.binding("matmul", "partial");
-  const k = cpuKernel({ vec4A: vec4A && (r * TILE.tk * t.sak) % 4 === 0, vec4C: true });
-  const wg: [number, number, number] = [Math.ceil(t.N / TILE.tn), Math.ceil(t.M / TILE.wg), S];
-  const step = r * TILE.tk;
+  const step = r * tk;
   for (let j = 0; j < r; j++) {
-    const k0 = j * TILE.tk;
-    const u = [t.M, t.N, TILE.tk, t.sam, t.sak, t.sbk, t.sbn, ldp, t.A.skip + k0 * t.sak, t.B.skip + k0 * t.sbk, 0, step * t.sak, step * t.sbk, t.M * ldp, 0, j === 0 ? 0 : 1, 0, 1, t.K - k0, step];
+    const k0 = j * tk;
     let kc = 0;
-    for (let z = 0; z < S; z++) kc += Math.max(0, Math.min(TILE.tk, t.K - k0 - z * step));
-    run(k, [t.A.binding, t.B.binding, P, t.A.binding], u, wg, 2 * t.M * t.N * kc);
+    for (let z = 0; z < S; z++) kc += Math.max(0, Math.min(tk, t.K - k0 - z * step));
+    slice({ k0, step, flags: j === 0 ? 0 : 1, P, S, ldp, cost: 2 * t.M * t.N * kc });
   }
   splitKSum(part, S, t.M, t.N, ldp, t.C, t.ldc, t.scn, !t.first);
   part.dispose();
